@@ -1,0 +1,1 @@
+"""ERNIE-M pre-training on XLM-R."""
