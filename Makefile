@@ -17,7 +17,7 @@ $(BIN)/ernie-m: pyproject.toml
 install: $(BIN)/ernie-m
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 pretrain: install
 	$(BIN)/ernie-m pretrain --config configs/tiny.yaml --out runs/tiny

@@ -1,0 +1,3 @@
+from ernie_m.cli import main
+
+main()

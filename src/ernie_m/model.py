@@ -1,0 +1,131 @@
+"""The encoder: Hugging Face's XLM-R with what ERNIE-M adds around it, and nothing forked.
+
+- Language embeddings: XLM-R's token-type table grown to one row per language, plus row 0
+  for "no language". Rows added to a pre-trained table start as copies of its row 0, so the
+  grown model computes exactly what it did. The export stays a plain `XLMRobertaForMaskedLM`
+  (`config.type_vocab_size`, `config.ernie_m_languages` name the rows) that
+  `transformers.AutoModel` loads with no project code.
+- The MLM head runs only at the positions that are predicted, not over the whole sequence.
+- Attention masks come in as boolean `[B, 1, L, L]` (True: may attend) and go to the encoder as
+  additive 0 / large-negative masks, the format transformers reads exactly under sdpa and eager.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+from ernie_m.config import ModelConfig
+from ernie_m.errors import ErnieMError
+
+# Large negative for masked attention entries. bf16's most negative finite value is also exact in
+# fp32, so autocast never rounds it to -inf (which could turn a softmax into NaN).
+MASKED = torch.finfo(torch.bfloat16).min
+NO_LANGUAGE = 0
+
+
+class ErnieM(nn.Module):
+    """`XLMRobertaForMaskedLM` plus the ERNIE-M inputs: position ids, language ids, per-example masks."""
+
+    def __init__(self, mlm: XLMRobertaForMaskedLM):
+        super().__init__()
+        self.mlm = mlm
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.mlm.config.ernie_m_languages)
+
+    def language_id(self, language: str) -> int:
+        return self.languages.index(language) + 1
+
+    def hidden_states(self, input_ids, position_ids, language_ids, attention_mask) -> torch.Tensor:
+        """(B, L) ids and (B, 1, L, L) boolean mask -> (B, L, H) last hidden states."""
+        return self.mlm.roberta(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            token_type_ids=language_ids,
+            attention_mask=additive_mask(attention_mask, self.mlm.dtype),
+        ).last_hidden_state
+
+    def forward(self, input_ids, position_ids, language_ids, attention_mask, predict_mask) -> torch.Tensor:
+        """Logits (N, V) at the N positions where the (B, L) boolean `predict_mask` is True."""
+        hidden = self.hidden_states(input_ids, position_ids, language_ids, attention_mask)
+        return self.mlm.lm_head(hidden[predict_mask])
+
+
+def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean may-attend mask -> 0 where allowed, MASKED elsewhere, in `dtype`."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, MASKED)
+
+
+def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_length: int) -> ErnieM:
+    """A randomly initialised XLM-R of the configured size with one language row per language."""
+    hf_config = XLMRobertaConfig(
+        vocab_size=vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size,
+        hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob,
+        max_position_embeddings=max_length + 2,  # XLM-R's offset: positions start at 2
+        type_vocab_size=len(languages) + 1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        ernie_m_languages=list(languages),
+        attn_implementation=config.attn_implementation,
+    )
+    return ErnieM(XLMRobertaForMaskedLM(hf_config))
+
+
+def load_model(path: Path, languages: list[str], attn_implementation: str = "sdpa") -> ErnieM:
+    """An XLM-R (or ERNIE-M) checkpoint in Hugging Face format, its language table grown to `languages`."""
+    if not (Path(path) / "config.json").is_file():
+        raise ErnieMError(f"{path}: not a Hugging Face model directory (no config.json)")
+    try:
+        mlm = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation)
+    except (OSError, ValueError) as err:
+        raise ErnieMError(f"{path}: cannot load an XLM-R model ({str(err).splitlines()[0]})") from None
+    add_languages(mlm, languages)
+    return ErnieM(mlm)
+
+
+def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
+    """Give every language in `languages` a row of the token-type table, new rows copying row 0.
+
+    Languages the checkpoint already knows keep their rows and ids; new ones are appended.
+    """
+    known = list(getattr(mlm.config, "ernie_m_languages", []) or [])
+    table = mlm.roberta.embeddings.token_type_embeddings
+    if table.num_embeddings != len(known) + 1:
+        raise ErnieMError(
+            f"checkpoint: token-type table has {table.num_embeddings} rows but names {len(known)} languages (+1 expected)"
+        )
+    added = [lang for lang in languages if lang not in known]
+    if not added:
+        return
+    grown = nn.Embedding(len(known) + len(added) + 1, table.embedding_dim, dtype=table.weight.dtype, device=table.weight.device)
+    with torch.no_grad():
+        grown.weight[: table.num_embeddings] = table.weight
+        grown.weight[table.num_embeddings :] = table.weight[NO_LANGUAGE]
+    mlm.roberta.embeddings.token_type_embeddings = grown
+    mlm.config.type_vocab_size = grown.num_embeddings
+    mlm.config.ernie_m_languages = known + added
+
+
+def save_pretrained(model: ErnieM, tokenizer, out_dir: Path) -> None:
+    """Write weights, config and tokenizer in Hugging Face format; the directory appears only when complete."""
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.mlm.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(partial, out_dir)

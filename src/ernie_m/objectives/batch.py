@@ -1,0 +1,218 @@
+"""What every objective hands to the model, and the pieces the objectives share.
+
+An objective turns token-id lists (no special tokens) and language ids into a `Batch`:
+`input_ids`, `position_ids`, `language_ids`, a boolean `[B, 1, L, L]` attention mask
+(True: the query row may attend the key column) and `labels` (-100: not predicted).
+Sequences follow XLM-R: `<s> a </s>` or `<s> a </s></s> b </s>`, positions from 2
+(XLM-R's padding_idx is 1), padding with `<pad>` at position 1 and language 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from ernie_m.config import ObjectiveConfig
+from ernie_m.errors import ErnieMError
+
+IGNORE = -100  # label of positions that are not predicted (torch's cross-entropy default)
+FIRST_POSITION = 2  # XLM-R: position ids start after padding_idx = 1
+
+SOURCE, TARGET = 0, 1  # segment ids
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Token ids of XLM-R's layout: <s>=0, <pad>=1, </s>=2, <unk>=3, ..., <mask>=last."""
+
+    cls: int
+    pad: int
+    sep: int
+    unk: int
+    mask: int
+    vocab_size: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> SpecialIds:
+        ids = cls(
+            cls=tokenizer.cls_token_id,
+            pad=tokenizer.pad_token_id,
+            sep=tokenizer.sep_token_id,
+            unk=tokenizer.unk_token_id,
+            mask=tokenizer.mask_token_id,
+            vocab_size=len(tokenizer),
+        )
+        if (ids.cls, ids.pad, ids.sep, ids.unk, ids.mask) != (0, 1, 2, 3, ids.vocab_size - 1):
+            raise ErnieMError(f"tokenizer: expected XLM-R's special-token layout (<s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=last), got {ids}")
+        return ids
+
+    @property
+    def special(self) -> tuple[int, ...]:
+        return (self.cls, self.pad, self.sep, self.unk, self.mask)
+
+    def random_tokens(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Uniform ids between <unk> and <mask>: every ordinary piece, never a special token."""
+        return rng.integers(self.unk + 1, self.mask, size=n)
+
+
+@dataclass
+class Sequence:
+    """One training sequence before padding; `segment` says source (0) or target (1) per token."""
+
+    input_ids: np.ndarray
+    position_ids: np.ndarray
+    language_ids: np.ndarray
+    segment: np.ndarray
+    special: np.ndarray  # True at <s>, </s>: never masked
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass
+class Batch:
+    """Model inputs of one objective. Shapes: (B, L) except attention_mask (B, 1, L, L)."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    language_ids: torch.Tensor
+    attention_mask: torch.Tensor  # bool, True = may attend
+    labels: torch.Tensor
+
+    def to(self, device) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+
+    @property
+    def predict_mask(self) -> torch.Tensor:
+        return self.labels != IGNORE
+
+    def num_tokens(self) -> int:
+        """Real (non-padding) tokens: what tokens/s counts. Padding sits at position id 1."""
+        return int((self.position_ids >= FIRST_POSITION).sum())
+
+
+def single(tokens: np.ndarray, language: int, specials: SpecialIds, max_length: int) -> Sequence:
+    """`<s> x </s>`, one source segment, truncated to `max_length`."""
+    tokens = tokens[: max_length - 2]
+    ids = np.concatenate([[specials.cls], tokens, [specials.sep]])
+    n = len(ids)
+    special = np.zeros(n, dtype=bool)
+    special[[0, -1]] = True
+    return Sequence(
+        input_ids=ids.astype(np.int64),
+        position_ids=np.arange(FIRST_POSITION, FIRST_POSITION + n),
+        language_ids=np.full(n, language),
+        segment=np.full(n, SOURCE),
+        special=special,
+        labels=np.full(n, IGNORE),
+    )
+
+
+def pair(a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int, specials: SpecialIds, max_length: int, positions: str) -> Sequence:
+    """`<s> a </s></s> b </s>`: segment S is `<s> a </s>`, segment T is `</s> b </s>`.
+
+    `positions`: "restart" numbers T from 2 again (XLM), "continuous" goes on after S.
+    The longer side is truncated first so that the pair fits `max_length`.
+    """
+    a, b = fit_pair(a, b, max_length - 4)
+    first = single(a, lang_a, specials, max_length)
+    second = single(b, lang_b, specials, max_length)
+    second.input_ids[0] = specials.sep  # the second segment opens with </s>, as in XLM-R
+    second.segment[:] = TARGET
+    if positions == "continuous":
+        second.position_ids += len(first)
+    return concat(first, second)
+
+
+def fit_pair(a: np.ndarray, b: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Truncate the longer of a and b (both, to halves, if both are long) to fit `budget` tokens."""
+    half = budget // 2
+    if len(a) + len(b) <= budget:
+        return a, b
+    if len(a) <= half:
+        return a, b[: budget - len(a)]
+    if len(b) <= budget - half:
+        return a[: budget - len(b)], b
+    return a[:half], b[: budget - half]
+
+
+def concat(first: Sequence, second: Sequence) -> Sequence:
+    return Sequence(**{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)]) for f in fields(Sequence)})
+
+
+def mask_tokens(
+    seq: Sequence, config: ObjectiveConfig, specials: SpecialIds, rng: np.random.Generator, maskable: np.ndarray | None = None
+) -> np.ndarray:
+    """Select `mask_prob` of the non-special tokens (at least one) and corrupt them 80/10/10, in place.
+
+    `maskable` (bool, per token) narrows the choice, e.g. to the source sentence.
+    Sets `seq.labels` at the selected positions and returns them as a boolean array.
+    """
+    candidates = np.flatnonzero(~seq.special if maskable is None else maskable & ~seq.special)
+    selected = np.zeros(len(seq), dtype=bool)
+    if len(candidates) == 0:
+        return selected
+    count = max(1, int(round(config.mask_prob * len(candidates))))
+    chosen = rng.choice(candidates, size=count, replace=False)
+    selected[chosen] = True
+    seq.labels[chosen] = seq.input_ids[chosen]
+    roll = rng.random(count)
+    to_mask = chosen[roll < config.mask_token_prob]
+    to_random = chosen[(roll >= config.mask_token_prob) & (roll < config.mask_token_prob + config.random_token_prob)]
+    seq.input_ids[to_mask] = specials.mask
+    seq.input_ids[to_random] = specials.random_tokens(rng, len(to_random))
+    return selected
+
+
+def full_attention(seq: Sequence) -> np.ndarray:
+    """Every token may attend every token of its sequence: MMLM, TLM, BTMLM step 2."""
+    return np.ones((len(seq), len(seq)), dtype=bool)
+
+
+def collate(sequences: list[Sequence], attentions: list[np.ndarray], specials: SpecialIds) -> Batch:
+    """Pad to the longest sequence. Padding keys are hidden; a padding query sees only itself,
+    so that no attention row is ever empty (an empty row would give NaN)."""
+    length = max(len(s) for s in sequences)
+    size = len(sequences)
+    input_ids = np.full((size, length), specials.pad, dtype=np.int64)
+    position_ids = np.full((size, length), FIRST_POSITION - 1, dtype=np.int64)
+    language_ids = np.zeros((size, length), dtype=np.int64)
+    labels = np.full((size, length), IGNORE, dtype=np.int64)
+    attention = np.broadcast_to(np.eye(length, dtype=bool), (size, length, length)).copy()
+    for i, (seq, allowed) in enumerate(zip(sequences, attentions)):
+        n = len(seq)
+        input_ids[i, :n] = seq.input_ids
+        position_ids[i, :n] = seq.position_ids
+        language_ids[i, :n] = seq.language_ids
+        labels[i, :n] = seq.labels
+        attention[i, :n, :n] = allowed
+    return Batch(
+        input_ids=torch.from_numpy(input_ids),
+        position_ids=torch.from_numpy(position_ids),
+        language_ids=torch.from_numpy(language_ids),
+        attention_mask=torch.from_numpy(attention).unsqueeze(1),
+        labels=torch.from_numpy(labels),
+    )
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every objective needs besides the examples.
+
+    `generator` and `bt_target_languages` are BTMLM's: a no-grad forward that maps
+    (batch, predict_mask) to logits at the predicted positions, and the language ids
+    that pseudo-translations may be generated in.
+    """
+
+    specials: SpecialIds
+    config: ObjectiveConfig
+    max_length: int
+    generator: Callable[[Batch, torch.Tensor], torch.Tensor] | None = None
+    bt_target_languages: tuple[int, ...] = ()
+
+    def pair(self, a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int) -> Sequence:
+        return pair(a, lang_a, b, lang_b, self.specials, self.max_length, self.config.pair_positions)

@@ -1,0 +1,118 @@
+"""BTMLM: back-translation masked language modelling on monolingual sentences, in two steps.
+
+Step 1, generate (no gradient, one non-autoregressive pass). Source x in language s, then k
+`<mask>` placeholders carrying the target language t and the positions the pseudo tokens
+will have in step 2:
+
+    <s> x1 x2 x3 </s> [P] [P] [P]      source rows attend the source only;
+                                        placeholder rows attend the source and all placeholders.
+
+Each placeholder is filled with the best non-special token (argmax, or sampling).
+
+Step 2, train. The pseudo translation h stands where a real translation would in TLM:
+
+    <s> x1 [M] x3 </s></s> h1 h2 h3 </s>   full attention; only x is masked and predicted.
+
+Open choices (config): k = bt_length_ratio * |x|; argmax or sampling (temperature, top-k);
+the target languages (default: the languages with parallel data, never the source's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ernie_m.errors import ErnieMError
+from ernie_m.objectives.batch import SOURCE, TARGET, Batch, BatchContext, Sequence, collate, fit_pair, full_attention, mask_tokens
+
+DATA = "mono"  # examples: (token ids, language id)
+
+
+def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
+    """Both steps: generate pseudo translations with `ctx.generator`, then the training batch."""
+    targets = choose_targets([lang for _, lang in examples], ctx.bt_target_languages, rng)
+    languages = [lang for _, lang in examples]
+    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples))
+    step1, placeholders = generation_batch(sources, lengths, languages, targets, ctx)
+    with torch.no_grad():
+        logits = ctx.generator(step1, placeholders)
+    pseudo = decode(logits, list(lengths), ctx, rng)
+    return training_batch(sources, languages, pseudo, targets, ctx, rng)
+
+
+def choose_targets(source_languages: list[int], candidates: tuple[int, ...], rng: np.random.Generator) -> list[int]:
+    """A target language for each source, uniformly among the candidates other than the source's own."""
+    targets = []
+    for source in source_languages:
+        others = [lang for lang in candidates if lang != source]
+        if not others:
+            raise ErnieMError(f"BTMLM: no target language other than the source's ({source}) among {candidates}")
+        targets.append(others[rng.integers(len(others))])
+    return targets
+
+
+def fit_to_budget(tokens: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, int]:
+    """The source and its number k of placeholders, shortened to fit one step-2 sequence."""
+    k = max(1, int(round(ctx.config.bt_length_ratio * len(tokens))))
+    source, placeholders = fit_pair(tokens, np.zeros(k, dtype=tokens.dtype), ctx.max_length - 4)
+    return source, len(placeholders)
+
+
+def generation_batch(
+    sources: list[np.ndarray], lengths: list[int], languages: list[int], targets: list[int], ctx: BatchContext
+) -> tuple[Batch, torch.Tensor]:
+    """Step 1 inputs and the (B, L) boolean mask of the placeholder positions to fill."""
+    sequences, attentions = [], []
+    for tokens, k, lang, target in zip(sources, lengths, languages, targets):
+        layout = ctx.pair(tokens, lang, np.full(k, ctx.specials.mask), target)
+        seq = _drop(layout, (layout.segment == TARGET) & layout.special)  # no </s> around the placeholders
+        source = seq.segment == SOURCE
+        allowed = np.broadcast_to(source, (len(seq), len(seq))).copy()  # everyone sees the source ...
+        allowed[np.ix_(~source, ~source)] = True  # ... placeholders also see each other
+        sequences.append(seq)
+        attentions.append(allowed)
+    batch = collate(sequences, attentions, ctx.specials)
+    placeholders = torch.zeros_like(batch.input_ids, dtype=torch.bool)
+    for i, seq in enumerate(sequences):
+        placeholders[i, : len(seq)] = torch.from_numpy(seq.segment == TARGET)
+    return batch, placeholders
+
+
+def decode(logits: torch.Tensor, counts: list[int], ctx: BatchContext, rng: np.random.Generator) -> list[np.ndarray]:
+    """Pseudo tokens from (N, V) placeholder logits, never a special token; split per sequence."""
+    logits = logits.float()
+    logits[:, list(ctx.specials.special)] = float("-inf")
+    if ctx.config.bt_decoding == "argmax":
+        tokens = logits.argmax(dim=-1)
+    else:
+        tokens = _sample(logits, ctx.config.bt_temperature, ctx.config.bt_top_k, rng)
+    return [part.numpy() for part in tokens.cpu().split(counts)]
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_k: int, rng: np.random.Generator) -> torch.Tensor:
+    if top_k > 0:
+        cutoff = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < cutoff, float("-inf"))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    generator = torch.Generator(device=logits.device).manual_seed(int(rng.integers(2**62)))
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def training_batch(
+    sources: list[np.ndarray],
+    languages: list[int],
+    pseudo: list[np.ndarray],
+    targets: list[int],
+    ctx: BatchContext,
+    rng: np.random.Generator,
+) -> Batch:
+    """Step 2: `<s> x' </s></s> h </s>`, masks and labels on the source sentence only."""
+    sequences = [ctx.pair(x, lang, h, target) for x, lang, h, target in zip(sources, languages, pseudo, targets)]
+    for seq in sequences:
+        mask_tokens(seq, ctx.config, ctx.specials, rng, maskable=seq.segment == SOURCE)
+    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials)
+
+
+def _drop(seq: Sequence, remove: np.ndarray) -> Sequence:
+    keep = ~remove
+    return Sequence(**{name: value[keep] for name, value in vars(seq).items()})

@@ -1,0 +1,153 @@
+"""The training loop: sample an objective, build its batch, forward, loss, step; log and checkpoint.
+
+Objective logic lives in `ernie_m.objectives`, the loss in `ernie_m.loss`; this file only runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ernie_m.config import Config
+from ernie_m.loss import masked_lm_loss
+from ernie_m.model import ErnieM
+from ernie_m.objectives import OBJECTIVES
+from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
+from ernie_m.train import checkpoint, distributed
+from ernie_m.train.sampler import ExampleSampler
+
+
+@dataclass
+class Trainer:
+    config: Config
+    model: torch.nn.Module  # the ErnieM, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: ExampleSampler
+    specials: SpecialIds
+    bt_target_languages: tuple[int, ...]
+    dist: distributed.Context
+    out_dir: Path
+    losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
+    tokens: int = 0
+    window_start: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.batch_context = BatchContext(
+            self.specials, self.config.objectives, self.config.data.max_length, self.generate, self.bt_target_languages
+        )
+
+    @property
+    def ernie_m(self) -> ErnieM:
+        return getattr(self.model, "module", self.model)
+
+    def run(self, start: int, stop: int, progress: bool = True) -> None:
+        """Optimizer steps start+1 .. stop (1-based, as logged and checkpointed)."""
+        bar = tqdm(total=stop, initial=start, desc="pretrain", unit="step", disable=not (progress and self.dist.is_main))
+        for step in range(start + 1, stop + 1):
+            self.train_step(step)
+            bar.update(1)
+            at_checkpoint = step % self.config.train.checkpoint_every == 0 or step == stop
+            if step % self.config.train.log_every == 0 or at_checkpoint:
+                record = self.log(step)
+                bar.set_postfix_str(" ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/")))
+            if at_checkpoint:
+                self.save(step)
+        bar.close()
+
+    def train_step(self, step: int) -> None:
+        """One optimizer step over `grad_accum` micro-batches. All randomness of step n is seeded by
+        (seed, n, rank); the objective choice by (seed, n) alone, so that every rank trains the same one."""
+        train = self.config.train
+        rng = np.random.default_rng([train.seed, step, self.dist.rank])
+        shared = np.random.default_rng([train.seed, step])
+        torch.manual_seed(int(rng.integers(2**62)))  # dropout
+        self.model.train()
+        for micro in range(train.grad_accum):
+            name = self.pick_objective(step, shared)
+            batch = self.build_batch(name, rng)
+            last = micro == train.grad_accum - 1
+            sync = nullcontext() if last or not self.dist.distributed else self.model.no_sync()
+            with sync:
+                with self.autocast():
+                    logits = self.model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
+                loss = masked_lm_loss(logits, batch)
+                (loss / train.grad_accum).backward()
+            self.losses[name].append(loss.detach())
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def pick_objective(self, step: int, rng: np.random.Generator) -> str:
+        mix = {name: w for name, w in self.config.stage_at(step - 1).objectives.items() if w > 0}
+        weights = np.asarray(list(mix.values()))
+        return list(mix)[rng.choice(len(mix), p=weights / weights.sum())]
+
+    def build_batch(self, name: str, rng: np.random.Generator) -> Batch:
+        objective = OBJECTIVES[name]
+        examples = self.sampler.draw(objective.DATA, self.config.train.batch_size, rng)
+        batch = objective.build_batch(examples, self.batch_context, rng)
+        self.tokens += batch.num_tokens()
+        return batch.to(self.dist.device)
+
+    def generate(self, batch: Batch, predict_mask: torch.Tensor) -> torch.Tensor:
+        """BTMLM step 1: a forward of the bare model, without dropout or gradient."""
+        model = self.ernie_m
+        batch, predict_mask = batch.to(self.dist.device), predict_mask.to(self.dist.device)
+        model.eval()
+        with torch.no_grad(), self.autocast():
+            logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, predict_mask)
+        model.train()
+        return logits
+
+    def autocast(self):
+        enabled = self.config.train.bf16 and self.dist.device.type == "cuda"
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def log(self, step: int) -> dict:
+        """Append the window's mean loss per objective and throughput to log.jsonl (main rank)."""
+        elapsed = time.perf_counter() - self.window_start
+        record = {
+            "step": step,
+            "stage": self.config.stage_at(step - 1).name,
+            "lr": self.scheduler.get_last_lr()[0],
+            **{f"loss/{name}": torch.stack(values).mean().item() for name, values in sorted(self.losses.items())},
+            "tokens_per_s": round(self.tokens * self.dist.world_size / elapsed, 1),
+        }
+        if self.dist.is_main:
+            with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        self.losses.clear()
+        self.tokens, self.window_start = 0, time.perf_counter()
+        return record
+
+    def save(self, step: int) -> None:
+        """Checkpoint (main rank writes); every rank reports a parameter checksum to prove they agree."""
+        checksums = distributed.parameter_checksums(self.model, self.dist)
+        if self.dist.is_main:
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "sampler": self.sampler.state_dict(),
+            }
+            checkpoint.save(self.out_dir / "checkpoints", step, self.ernie_m, state, self.config.train.keep_checkpoints)
+            with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps({"step": step, "event": "checkpoint", "param_checksums": checksums}) + "\n")
+        distributed.barrier(self.dist)
+
+    def restore(self, path: Path) -> int:
+        """Load a checkpoint into model, optimizer, scheduler and sampler; return its step."""
+        state = checkpoint.load(path, self.ernie_m, self.dist.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        return int(state["step"])

@@ -1,0 +1,196 @@
+"""A pre-training run from start to export: inputs checked, corpus -> tokenizer -> tokenized
+corpus -> model -> trainer, resume, and the final Hugging Face model.
+
+    OUT/run.yaml         the settings (config, corpus, init-from): what --resume continues
+    OUT/tokenizer/       the tokenizer trained for the run (absent with --init-from)
+    OUT/log.jsonl        losses per objective, learning rate, tokens/s; checkpoint checksums
+    OUT/checkpoints/     step-NNNNNN/ (see ernie_m.train.checkpoint)
+    OUT/model/           the final model and tokenizer: transformers.AutoModel.from_pretrained(OUT/model)
+
+Bad inputs are found before OUT is created, so a refused run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from ernie_m.config import Config, config_from_dict
+from ernie_m.data.catalogs import read_system_catalogs
+from ernie_m.data.corpus import TextCorpus, read_corpus_dir
+from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
+from ernie_m.data.tokenizer import load_tokenizer, train_tokenizer
+from ernie_m.errors import ErnieMError
+from ernie_m.model import ErnieM, load_model, new_model, save_pretrained
+from ernie_m.objectives import OBJECTIVES
+from ernie_m.objectives.batch import SpecialIds
+from ernie_m.train import checkpoint, distributed
+from ernie_m.train.loop import Trainer
+from ernie_m.train.optim import build_optimizer, build_scheduler
+from ernie_m.train.sampler import ExampleSampler
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Everything that defines a run; saved as OUT/run.yaml so that --resume needs nothing else."""
+
+    config: Config
+    corpus: Path | None = None  # None: the embedded default (system translation catalogs)
+    init_from: Path | None = None  # None: a new model of config.model's size
+
+    def save(self, path: Path) -> None:
+        data = {"corpus": _text(self.corpus), "init_from": _text(self.init_from), "config": self.config.to_dict()}
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+    @classmethod
+    def load(cls, path: Path) -> RunSettings:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]))
+
+
+def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True) -> Path | None:
+    """Run (or resume) pre-training; return OUT/model when the schedule is complete, else None."""
+    out_dir = Path(out_dir)
+    settings = _check_out_dir(settings, out_dir, resume)
+    dist = distributed.setup(settings.config.train.device)
+    try:
+        return _pretrain(settings, out_dir, resume, stop_at, progress, dist)
+    finally:
+        distributed.cleanup()
+
+
+def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist) -> Path | None:
+    config = settings.config
+    torch.manual_seed(config.train.seed)  # model initialisation
+    corpus = read_text_corpus(settings)
+    if dist.is_main and not resume:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        settings.save(out_dir / "run.yaml")
+    tokenizer = _tokenizer(settings, corpus, out_dir, dist)
+    tokenized = tokenize_corpus(corpus, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel, progress and dist.is_main)
+    model = _model(settings, tokenizer, tokenized.languages())
+    language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
+    targets = _check_objectives(config, tokenized, language_ids)
+    model.to(dist.device)
+    wrapped = _wrap(model, dist)
+    optimizer = build_optimizer(model, config.train)
+    trainer = Trainer(
+        config=config,
+        model=wrapped,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config.train, config.total_steps),
+        sampler=ExampleSampler(tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size),
+        specials=SpecialIds.from_tokenizer(tokenizer),
+        bt_target_languages=targets,
+        dist=dist,
+        out_dir=out_dir,
+    )
+    start = 0
+    if resume:
+        start = trainer.restore(checkpoint.latest(out_dir / "checkpoints"))
+        if dist.is_main:
+            _truncate_log(out_dir / "log.jsonl", start)
+    stop = min(stop_at or config.total_steps, config.total_steps)
+    trainer.run(start, stop, progress)
+    if stop < config.total_steps:
+        return None
+    if dist.is_main:
+        save_pretrained(model, tokenizer, out_dir / "model")
+    distributed.barrier(dist)
+    return out_dir / "model"
+
+
+def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) -> RunSettings:
+    if resume:
+        if checkpoint.latest(out_dir / "checkpoints") is None or not (out_dir / "run.yaml").is_file():
+            raise ErnieMError(f"{out_dir}: --resume found no checkpoint to continue from")
+        return RunSettings.load(out_dir / "run.yaml")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ErnieMError(f"{out_dir}: output directory exists and is not empty; pass --resume to continue it, or another --out")
+    return settings
+
+
+def read_text_corpus(settings: RunSettings) -> TextCorpus:
+    data = settings.config.data
+    if settings.corpus is not None:
+        return read_corpus_dir(settings.corpus)
+    return read_system_catalogs(list(data.languages), max_pairs_per_language=data.max_pairs_per_language)
+
+
+def _tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path, dist):
+    """The --init-from model's tokenizer, or one trained on the corpus (once, by the main rank)."""
+    if settings.init_from is not None:
+        return load_tokenizer(settings.init_from)
+    path = out_dir / "tokenizer"
+    if dist.is_main and not path.exists():
+        train_tokenizer(_all_sentences(corpus), path, settings.config.tokenizer.vocab_size, settings.config.train.seed,
+                        settings.config.tokenizer.max_sentences)
+    distributed.barrier(dist)
+    return load_tokenizer(path)
+
+
+def _all_sentences(corpus: TextCorpus):
+    for sentences in corpus.mono.values():
+        yield from sentences
+    for pairs in corpus.pairs.values():
+        for a, b in pairs:
+            yield a
+            yield b
+
+
+def _model(settings: RunSettings, tokenizer, languages: list[str]) -> ErnieM:
+    config = settings.config
+    if settings.init_from is None:
+        return new_model(config.model, len(tokenizer), languages, config.data.max_length)
+    model = load_model(settings.init_from, languages, config.model.attn_implementation)
+    hf = model.mlm.config
+    if hf.vocab_size != len(tokenizer):
+        raise ErnieMError(f"{settings.init_from}: model vocabulary {hf.vocab_size} != tokenizer vocabulary {len(tokenizer)}")
+    if config.data.max_length + 2 > hf.max_position_embeddings:
+        raise ErnieMError(f"data.max_length {config.data.max_length} exceeds what {settings.init_from} supports ({hf.max_position_embeddings - 2})")
+    return model
+
+
+def _check_objectives(config: Config, corpus: TokenizedCorpus, language_ids: dict[str, int]) -> tuple[int, ...]:
+    """Refuse a schedule the corpus cannot feed; return BTMLM's target language ids."""
+    used = {name for stage in config.stages for name, w in stage.objectives.items() if w > 0}
+    for name in sorted(used):
+        kind = OBJECTIVES[name].DATA
+        if not (corpus.mono if kind == "mono" else corpus.pairs):
+            text = "monolingual sentences" if kind == "mono" else "parallel pairs"
+            raise ErnieMError(f"config: the schedule uses {name}, but the corpus has no {text}")
+    targets = config.objectives.bt_target_languages or tuple(corpus.parallel_languages())
+    unknown = [lang for lang in targets if lang not in language_ids]
+    if "btmlm" in used and (unknown or len(targets) < 2):
+        raise ErnieMError(
+            f"config: BTMLM needs at least two target languages that the corpus has; got {list(targets)} "
+            f"(corpus languages: {', '.join(language_ids)})"
+        )
+    return tuple(language_ids[lang] for lang in targets if lang in language_ids)
+
+
+def _wrap(model: ErnieM, dist) -> torch.nn.Module:
+    if not dist.distributed:
+        return model
+    device_ids = [dist.device.index] if dist.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from: they will be written again."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _path(text: str | None) -> Path | None:
+    return None if text is None else Path(text)

@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny model, its special ids, and corpora the tests write themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ernie_m.config import ModelConfig, ObjectiveConfig
+from ernie_m.model import ErnieM, new_model
+from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
+
+VOCAB = 120
+SPECIALS = SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=VOCAB - 1, vocab_size=VOCAB)
+LANGUAGES = ["de", "en", "fr"]
+
+
+def tiny_model(attn_implementation: str = "sdpa", seed: int = 0, dropout: float = 0.0) -> ErnieM:
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, attn_implementation=attn_implementation,
+    )
+    return new_model(config, VOCAB, LANGUAGES, max_length=64).eval()
+
+
+def logits_of(model: ErnieM, batch: Batch, predict_mask: torch.Tensor | None = None) -> torch.Tensor:
+    mask = batch.predict_mask if predict_mask is None else predict_mask
+    return model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, mask)
+
+
+def context(model: ErnieM | None = None, **objective_options) -> BatchContext:
+    generator = None if model is None else (lambda batch, mask: logits_of(model, batch, mask))
+    return BatchContext(SPECIALS, ObjectiveConfig(**objective_options), 64, generator, (1, 2, 3))
+
+
+def random_tokens(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(SPECIALS.unk + 1, SPECIALS.mask, size=n)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def write_corpus(directory: Path, pairs: int = 200, mono: int = 100) -> Path:
+    """A small corpus in the user layout: de-en parallel files plus French monolingual text."""
+    directory.mkdir(parents=True, exist_ok=True)
+    words_de = ["Haus", "Katze", "Hund", "Baum", "Wasser", "Sonne", "Mond", "Stadt", "Buch", "Tisch"]
+    words_en = ["house", "cat", "dog", "tree", "water", "sun", "moon", "city", "book", "table"]
+    words_fr = ["maison", "chat", "chien", "arbre", "eau", "soleil", "lune", "ville", "livre", "table"]
+    rng = np.random.default_rng(1)
+    de, en, fr = [], [], []
+    for _ in range(pairs):
+        picks = rng.integers(0, 10, size=rng.integers(3, 8))
+        de.append("Das " + " und ".join(words_de[i] for i in picks) + ".")
+        en.append("The " + " and ".join(words_en[i] for i in picks) + ".")
+    for _ in range(mono):
+        picks = rng.integers(0, 10, size=rng.integers(3, 8))
+        fr.append("Le " + " et ".join(words_fr[i] for i in picks) + ".")
+    (directory / "de-en.de").write_text("\n".join(de) + "\n", encoding="utf-8")
+    (directory / "de-en.en").write_text("\n".join(en) + "\n", encoding="utf-8")
+    (directory / "fr.txt").write_text("\n".join(fr) + "\n", encoding="utf-8")
+    return directory

@@ -1,0 +1,117 @@
+"""Leak properties: what a masked token may and may not see, checked through the model itself.
+
+CAMLM: a masked token is predicted from the other sentence only. BTMLM step 1: the source is
+encoded without looking at the placeholders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SPECIALS, context, logits_of, random_tokens, tiny_model
+from ernie_m.objectives import btmlm, camlm, tlm
+from ernie_m.objectives.batch import SOURCE, TARGET
+
+
+def pair_batch(objective, seed: int = 0):
+    """A one-pair batch whose two sentences both have masked tokens."""
+    for attempt in range(100):
+        rng = np.random.default_rng([seed, attempt])
+        example = (random_tokens(rng, 16), 1, random_tokens(rng, 14), 2)
+        batch = objective.build_batch([example], context(), rng)
+        segment = torch.tensor([SOURCE] * 18 + [TARGET] * 16)
+        if (batch.predict_mask[0] & (segment == SOURCE)).any() and (batch.predict_mask[0] & (segment == TARGET)).any():
+            return batch, segment
+    raise AssertionError("no pair with masks on both sides")
+
+
+def changed(batch, position: int):
+    other = batch.input_ids.clone()
+    other[0, position] = SPECIALS.unk + 1 + (int(other[0, position]) + 7) % (SPECIALS.mask - SPECIALS.unk - 1)
+    return type(batch)(other, batch.position_ids, batch.language_ids, batch.attention_mask, batch.labels)
+
+
+def masked_logits(model, batch, segment, side):
+    return logits_of(model, batch, batch.predict_mask & (segment == side).unsqueeze(0))
+
+
+@pytest.mark.parametrize(("masked_side", "other_side"), [(SOURCE, TARGET), (TARGET, SOURCE)])
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_camlm_no_leak_from_own_sentence(masked_side, other_side, implementation):
+    """Changing any unmasked token of a sentence leaves the logits at that sentence's masked tokens unchanged."""
+    model = tiny_model(implementation)
+    batch, segment = pair_batch(camlm)
+    reference = masked_logits(model, batch, segment, masked_side)
+    own_unmasked = torch.nonzero((segment == masked_side) & ~batch.predict_mask[0]).flatten().tolist()
+    assert len(own_unmasked) > 5
+    for position in own_unmasked:
+        torch.testing.assert_close(masked_logits(model, changed(batch, position), segment, masked_side), reference, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("masked_side", "other_side"), [(SOURCE, TARGET), (TARGET, SOURCE)])
+def test_camlm_leak_test_sees_the_other_sentence(masked_side, other_side):
+    """The other sentence's unmasked tokens do reach the masked ones: the property above is not vacuous."""
+    model = tiny_model()
+    batch, segment = pair_batch(camlm)
+    reference = masked_logits(model, batch, segment, masked_side)
+    other_unmasked = torch.nonzero((segment == other_side) & ~batch.predict_mask[0] & (batch.input_ids[0] > SPECIALS.unk)).flatten()
+    for position in other_unmasked.tolist():
+        assert not torch.allclose(masked_logits(model, changed(batch, position), segment, masked_side), reference, atol=1e-4)
+
+
+def test_tlm_control_own_sentence_does_leak():
+    """Under TLM's full attention the same change does move the logits: the leak test can fail."""
+    model = tiny_model()
+    batch, segment = pair_batch(tlm)
+    reference = masked_logits(model, batch, segment, SOURCE)
+    position = int(torch.nonzero((segment == SOURCE) & ~batch.predict_mask[0] & (batch.input_ids[0] > SPECIALS.unk))[0])
+    assert not torch.allclose(masked_logits(model, changed(batch, position), segment, SOURCE), reference, atol=1e-4)
+
+
+def generation_inputs(rng, ratio=1.0):
+    ctx = context(bt_length_ratio=ratio)
+    sources = [random_tokens(rng, 10), random_tokens(rng, 6)]
+    fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources))
+    return btmlm.generation_batch(list(fitted), list(lengths), [1, 2], [3, 3], ctx)
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_btmlm_generation_no_leak_source_ignores_placeholders(implementation, rng):
+    """Source representations in step 1 do not depend on the placeholders (ids or language), while
+    the placeholders do depend on the source."""
+    model = tiny_model(implementation)
+    batch, placeholders = generation_inputs(rng)
+    source = (~placeholders) & (batch.position_ids > 1)
+    def states(b):
+        return model.hidden_states(b.input_ids, b.position_ids, b.language_ids, b.attention_mask)
+    reference = states(batch)
+    other = type(batch)(batch.input_ids.masked_fill(placeholders, 50), batch.position_ids,
+                        batch.language_ids.masked_fill(placeholders, 1), batch.attention_mask, batch.labels)
+    torch.testing.assert_close(states(other)[source], reference[source])
+    assert not torch.allclose(states(other)[placeholders], reference[placeholders], atol=1e-4)
+    changed_source = batch.input_ids.clone()
+    changed_source[0, 3] = 77 if changed_source[0, 3] != 77 else 78
+    moved = states(type(batch)(changed_source, batch.position_ids, batch.language_ids, batch.attention_mask, batch.labels))
+    assert not torch.allclose(moved[0][placeholders[0]], reference[0][placeholders[0]], atol=1e-4)
+
+
+def test_btmlm_build_batch_trains_on_the_generated_tokens(rng):
+    """Step 2's second sentence is exactly step 1's argmax over non-special tokens, with the target language."""
+    model = tiny_model()
+    ctx = context(model)
+    examples = [(random_tokens(rng, 10), 1), (random_tokens(rng, 6), 2)]
+    batch = btmlm.build_batch(examples, ctx, np.random.default_rng(3))
+    # replay step 1 with the same random draws
+    replay = np.random.default_rng(3)
+    targets = btmlm.choose_targets([1, 2], ctx.bt_target_languages, replay)
+    fitted, lengths = zip(*(btmlm.fit_to_budget(t, ctx) for t, _ in examples))
+    step1, placeholders = btmlm.generation_batch(list(fitted), list(lengths), [1, 2], targets, ctx)
+    with torch.no_grad():
+        pseudo = btmlm.decode(logits_of(model, step1, placeholders), list(lengths), ctx, replay)
+    for i, (h, target) in enumerate(zip(pseudo, targets)):
+        second = batch.language_ids[i] == target
+        assert torch.equal(batch.input_ids[i][second][1:-1], torch.from_numpy(h))
+        assert not np.isin(h, SPECIALS.special).any()
+    assert not batch.input_ids.requires_grad
