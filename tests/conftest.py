@@ -64,3 +64,26 @@ def write_corpus(directory: Path, pairs: int = 200, mono: int = 100) -> Path:
     (directory / "de-en.en").write_text("\n".join(en) + "\n", encoding="utf-8")
     (directory / "fr.txt").write_text("\n".join(fr) + "\n", encoding="utf-8")
     return directory
+
+
+TEST_CONFIG = """
+model: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64}
+tokenizer: {vocab_size: 64}
+data: {max_length: 32}
+stages:
+  - {name: align, steps: 6, objectives: {mmlm: 1, tlm: 1, camlm: 1}}
+  - {name: back-translate, steps: 6, objectives: {mmlm: 1, tlm: 1, camlm: 1, btmlm: 1}}
+train: {batch_size: 8, lr: 1.0e-3, warmup_steps: 2, log_every: 1, checkpoint_every: 4}
+"""
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "test.yaml"
+    path.write_text(TEST_CONFIG)
+    return path

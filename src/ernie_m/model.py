@@ -103,17 +103,16 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
     """
     known = list(getattr(mlm.config, "ernie_m_languages", []) or [])
     table = mlm.roberta.embeddings.token_type_embeddings
-    if table.num_embeddings != len(known) + 1:
+    if known and table.num_embeddings != len(known) + 1:
         raise ErnieMError(
             f"checkpoint: token-type table has {table.num_embeddings} rows but names {len(known)} languages (+1 expected)"
         )
+    kept = table.weight[: len(known) + 1]  # plain XLM-R reads only row 0 (its real checkpoints have just that one)
     added = [lang for lang in languages if lang not in known]
-    if not added:
-        return
     grown = nn.Embedding(len(known) + len(added) + 1, table.embedding_dim, dtype=table.weight.dtype, device=table.weight.device)
     with torch.no_grad():
-        grown.weight[: table.num_embeddings] = table.weight
-        grown.weight[table.num_embeddings :] = table.weight[NO_LANGUAGE]
+        grown.weight[: len(kept)] = kept
+        grown.weight[len(kept) :] = kept[NO_LANGUAGE]
     mlm.roberta.embeddings.token_type_embeddings = grown
     mlm.config.type_vocab_size = grown.num_embeddings
     mlm.config.ernie_m_languages = known + added

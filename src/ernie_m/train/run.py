@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -22,10 +23,10 @@ import yaml
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
-from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
+from ernie_m.data.tokenized import tokenize_corpus
 from ernie_m.data.tokenizer import load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.model import ErnieM, load_model, new_model, save_pretrained
+from ernie_m.model import load_model, new_model, save_pretrained
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.train import checkpoint, distributed
@@ -65,33 +66,24 @@ def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, 
 
 def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist) -> Path | None:
     config = settings.config
-    torch.manual_seed(config.train.seed)  # model initialisation
     corpus = read_text_corpus(settings)
-    if dist.is_main and not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        settings.save(out_dir / "run.yaml")
-    tokenizer = _tokenizer(settings, corpus, out_dir, dist)
-    tokenized = tokenize_corpus(corpus, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel, progress and dist.is_main)
-    model = _model(settings, tokenizer, tokenized.languages())
-    language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
-    targets = _check_objectives(config, tokenized, language_ids)
-    model.to(dist.device)
-    wrapped = _wrap(model, dist)
-    optimizer = build_optimizer(model, config.train)
-    trainer = Trainer(
-        config=config,
-        model=wrapped,
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, config.train, config.total_steps),
-        sampler=ExampleSampler(tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size),
-        specials=SpecialIds.from_tokenizer(tokenizer),
-        bt_target_languages=targets,
-        dist=dist,
-        out_dir=out_dir,
-    )
+    _check_schedule(config, corpus)
+    given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
+    distributed.barrier(dist)  # every rank has checked OUT before the main rank writes to it
+    created = dist.is_main and not out_dir.exists()
+    try:
+        if dist.is_main and not resume:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            settings.save(out_dir / "run.yaml")
+        trainer, tokenizer = _build_trainer(settings, corpus, given, out_dir, progress, dist)
+    except BaseException:
+        if created:  # a run refused or interrupted before its first step leaves nothing behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     start = 0
+    last = checkpoint.latest(out_dir / "checkpoints")
     if resume:
-        start = trainer.restore(checkpoint.latest(out_dir / "checkpoints"))
+        start = trainer.restore(last) if last is not None else 0
         if dist.is_main:
             _truncate_log(out_dir / "log.jsonl", start)
     stop = min(stop_at or config.total_steps, config.total_steps)
@@ -99,15 +91,43 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if stop < config.total_steps:
         return None
     if dist.is_main:
-        save_pretrained(model, tokenizer, out_dir / "model")
+        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model")
     distributed.barrier(dist)
     return out_dir / "model"
 
 
+def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Path, progress: bool, dist) -> tuple[Trainer, object]:
+    """Tokenizer, tokenized corpus, model, optimizer and sampler, assembled into a Trainer."""
+    config = settings.config
+    tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
+    tokenized = tokenize_corpus(corpus, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel, progress and dist.is_main)
+    if model is None:
+        torch.manual_seed(config.train.seed)
+        model = new_model(config.model, len(tokenizer), corpus.languages(), config.data.max_length)
+    language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
+    targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
+    model.to(dist.device)
+    optimizer = build_optimizer(model, config.train)
+    trainer = Trainer(
+        config=config,
+        model=_wrap(model, dist),
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config.train, config.total_steps),
+        sampler=ExampleSampler(tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size),
+        specials=SpecialIds.from_tokenizer(tokenizer),
+        bt_target_languages=tuple(language_ids[lang] for lang in targets if lang in language_ids),
+        dist=dist,
+        out_dir=out_dir,
+    )
+    return trainer, tokenizer
+
+
 def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) -> RunSettings:
+    """--resume needs the run's settings (a run stopped before its first checkpoint starts over);
+    a new run needs a new or empty directory."""
     if resume:
-        if checkpoint.latest(out_dir / "checkpoints") is None or not (out_dir / "run.yaml").is_file():
-            raise ErnieMError(f"{out_dir}: --resume found no checkpoint to continue from")
+        if not (out_dir / "run.yaml").is_file():
+            raise ErnieMError(f"{out_dir}: --resume found no run to continue (no run.yaml, no checkpoint)")
         return RunSettings.load(out_dir / "run.yaml")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ErnieMError(f"{out_dir}: output directory exists and is not empty; pass --resume to continue it, or another --out")
@@ -121,14 +141,12 @@ def read_text_corpus(settings: RunSettings) -> TextCorpus:
     return read_system_catalogs(list(data.languages), max_pairs_per_language=data.max_pairs_per_language)
 
 
-def _tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path, dist):
-    """The --init-from model's tokenizer, or one trained on the corpus (once, by the main rank)."""
-    if settings.init_from is not None:
-        return load_tokenizer(settings.init_from)
+def _trained_tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path, dist):
+    """A tokenizer trained on the corpus once, by the main rank (kept for --resume)."""
     path = out_dir / "tokenizer"
     if dist.is_main and not path.exists():
-        train_tokenizer(_all_sentences(corpus), path, settings.config.tokenizer.vocab_size, settings.config.train.seed,
-                        settings.config.tokenizer.max_sentences)
+        tokenizer = settings.config.tokenizer
+        train_tokenizer(_all_sentences(corpus), path, tokenizer.vocab_size, settings.config.train.seed, tokenizer.max_sentences)
     distributed.barrier(dist)
     return load_tokenizer(path)
 
@@ -142,38 +160,39 @@ def _all_sentences(corpus: TextCorpus):
             yield b
 
 
-def _model(settings: RunSettings, tokenizer, languages: list[str]) -> ErnieM:
-    config = settings.config
+def _from_init(settings: RunSettings, corpus: TextCorpus):
+    """The --init-from tokenizer and model (language rows grown to the corpus), checked against each other."""
     if settings.init_from is None:
-        return new_model(config.model, len(tokenizer), languages, config.data.max_length)
-    model = load_model(settings.init_from, languages, config.model.attn_implementation)
+        return None
+    config = settings.config
+    tokenizer = load_tokenizer(settings.init_from)
+    model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)
     hf = model.mlm.config
     if hf.vocab_size != len(tokenizer):
         raise ErnieMError(f"{settings.init_from}: model vocabulary {hf.vocab_size} != tokenizer vocabulary {len(tokenizer)}")
     if config.data.max_length + 2 > hf.max_position_embeddings:
         raise ErnieMError(f"data.max_length {config.data.max_length} exceeds what {settings.init_from} supports ({hf.max_position_embeddings - 2})")
-    return model
+    return tokenizer, model
 
 
-def _check_objectives(config: Config, corpus: TokenizedCorpus, language_ids: dict[str, int]) -> tuple[int, ...]:
-    """Refuse a schedule the corpus cannot feed; return BTMLM's target language ids."""
+def _check_schedule(config: Config, corpus: TextCorpus) -> None:
+    """Refuse a schedule the corpus cannot feed, before anything is written."""
     used = {name for stage in config.stages for name, w in stage.objectives.items() if w > 0}
+    has = {"mono": bool(corpus.mono) or (config.data.mono_from_parallel and bool(corpus.pairs)), "pairs": bool(corpus.pairs)}
     for name in sorted(used):
-        kind = OBJECTIVES[name].DATA
-        if not (corpus.mono if kind == "mono" else corpus.pairs):
-            text = "monolingual sentences" if kind == "mono" else "parallel pairs"
+        if not has[OBJECTIVES[name].DATA]:
+            text = "monolingual sentences" if OBJECTIVES[name].DATA == "mono" else "parallel pairs"
             raise ErnieMError(f"config: the schedule uses {name}, but the corpus has no {text}")
     targets = config.objectives.bt_target_languages or tuple(corpus.parallel_languages())
-    unknown = [lang for lang in targets if lang not in language_ids]
+    unknown = [lang for lang in targets if lang not in corpus.languages()]
     if "btmlm" in used and (unknown or len(targets) < 2):
         raise ErnieMError(
             f"config: BTMLM needs at least two target languages that the corpus has; got {list(targets)} "
-            f"(corpus languages: {', '.join(language_ids)})"
+            f"(corpus languages: {', '.join(corpus.languages())})"
         )
-    return tuple(language_ids[lang] for lang in targets if lang in language_ids)
 
 
-def _wrap(model: ErnieM, dist) -> torch.nn.Module:
+def _wrap(model: torch.nn.Module, dist) -> torch.nn.Module:
     if not dist.distributed:
         return model
     device_ids = [dist.device.index] if dist.device.type == "cuda" else None

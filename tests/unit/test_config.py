@@ -1,0 +1,45 @@
+"""The config tree: YAML plus overrides, refused when unknown or ill-typed, schedule arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from ernie_m.config import Config, config_from_dict, load_config, save_config
+from ernie_m.errors import ErnieMError
+
+
+def test_overrides_are_typed():
+    config = load_config(None, ["train.lr=5e-4", "data.languages=[de, sw]", "objectives.bt_top_k=10"])
+    assert config.train.lr == 5e-4 and config.data.languages == ("de", "sw") and config.objectives.bt_top_k == 10
+
+
+@pytest.mark.parametrize(("override", "fragment"), [
+    ("train.learning_rate=1", "learning_rate"),
+    ("train.batch_size=big", "batch_size"),
+    ("objectives.pair_positions=sideways", "pair_positions"),
+    ("stages=[{name: a, steps: 5, objectives: {xmlm: 1}}]", "xmlm"),
+    ("nonsense", "section.key=value"),
+])
+def test_bad_values_are_refused(override, fragment):
+    with pytest.raises(ErnieMError, match=fragment):
+        load_config(None, [override])
+
+
+def test_yaml_round_trip(tmp_path):
+    config = load_config(None, ["train.seed=7", "objectives.bt_decoding=sample"])
+    save_config(config, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == config
+
+
+def test_stage_lookup_and_squeezed_schedule():
+    config = config_from_dict({"stages": [{"name": "a", "steps": 300, "objectives": {"mmlm": 1}},
+                                          {"name": "b", "steps": 100, "objectives": {"btmlm": 1}}]})
+    assert config.stage_at(299).name == "a" and config.stage_at(300).name == "b"
+    short = config.with_total_steps(8)
+    assert [s.steps for s in short.stages] == [6, 2] and short.total_steps == 8
+
+
+def test_defaults_are_the_two_stage_recipe():
+    stages = Config().stages
+    assert list(stages[0].objectives) == ["mmlm", "tlm", "camlm"]
+    assert list(stages[1].objectives) == ["mmlm", "tlm", "camlm", "btmlm"]
