@@ -22,7 +22,7 @@ OBJECTIVE_NAMES = ("mmlm", "tlm", "camlm", "btmlm")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Size of a from-scratch XLM-R encoder (ignored, except dropout, with --init-from)."""
+    """Size of a from-scratch XLM-R encoder. With --init-from only attn_implementation is used."""
 
     hidden_size: int = 128
     num_hidden_layers: int = 2

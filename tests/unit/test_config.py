@@ -43,3 +43,11 @@ def test_defaults_are_the_two_stage_recipe():
     stages = Config().stages
     assert list(stages[0].objectives) == ["mmlm", "tlm", "camlm"]
     assert list(stages[1].objectives) == ["mmlm", "tlm", "camlm", "btmlm"]
+
+
+@pytest.mark.parametrize("name", ["tiny", "base", "large"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[2] / "configs" / f"{name}.yaml")
+    assert config.total_steps > 0 and config.model.hidden_size % config.model.num_attention_heads == 0

@@ -85,10 +85,11 @@ def test_batches_are_bounded(monkeypatch):
     assert ids(result.mono["de"]) == [[1], [2], [3], [4], [5]]
 
 
-def test_progress_bar_names_the_language(capsys):
-    corpus = TextCorpus(pairs={}, mono={"sw": ["habari yako"]})
+def test_one_progress_bar_counts_every_sentence(capsys):
+    corpus = TextCorpus(pairs={("de", "en"): [("a b", "c")] * 3}, mono={"sw": ["habari yako"]})
     tokenize_corpus(corpus, WordLengthTokenizer(), max_tokens=4, progress=True)
-    assert "tokenize sw" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "7/7" in err and err.count("tokenize:") >= 1
 
 
 def test_errors():

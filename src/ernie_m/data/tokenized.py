@@ -88,9 +88,11 @@ def tokenize_corpus(
     """
     if max_tokens < 1:
         raise ErnieMError(f"max_tokens must be at least 1, got {max_tokens}")
-    encode = _encoder(tokenizer, max_tokens, progress)
-    pairs = {langs: _tokenize_pairs(encode, langs, texts) for langs, texts in sorted(corpus.pairs.items())}
-    mono = {lang: _kept(texts, encode(lang, texts)) for lang, texts in sorted(corpus.mono.items())}
+    total = sum(len(t) for t in corpus.mono.values()) + 2 * sum(len(t) for t in corpus.pairs.values())
+    with tqdm(total=total, desc="tokenize", unit="sent", disable=not progress) as bar:
+        encode = _encoder(tokenizer, max_tokens, bar)
+        pairs = {langs: _tokenize_pairs(encode, langs, texts) for langs, texts in sorted(corpus.pairs.items())}
+        mono = {lang: _kept(texts, encode(lang, texts)) for lang, texts in sorted(corpus.mono.items())}
     if mono_from_parallel:
         _add_parallel_sides(mono, pairs)
     result = TokenizedCorpus(
@@ -102,17 +104,17 @@ def tokenize_corpus(
     return result
 
 
-def _encoder(tokenizer, max_tokens: int, progress: bool) -> Encoder:
-    """A function `(label, texts) -> truncated id lists`, batched, with an optional progress bar."""
+def _encoder(tokenizer, max_tokens: int, bar: tqdm) -> Encoder:
+    """A function `(label, texts) -> truncated id lists`, batched, advancing the progress bar."""
 
     def encode(label: str, texts: list[str]) -> list[list[int]]:
         ids = []
-        with tqdm(total=len(texts), desc=f"tokenize {label}", unit="sent", disable=not progress) as bar:
-            for start in range(0, len(texts), TOKENIZE_BATCH):
-                batch = texts[start : start + TOKENIZE_BATCH]
-                encoded = tokenizer(batch, add_special_tokens=False)["input_ids"]
-                ids.extend(seq[:max_tokens] for seq in encoded)
-                bar.update(len(batch))
+        bar.set_postfix_str(label)
+        for start in range(0, len(texts), TOKENIZE_BATCH):
+            batch = texts[start : start + TOKENIZE_BATCH]
+            encoded = tokenizer(batch, add_special_tokens=False)["input_ids"]
+            ids.extend(seq[:max_tokens] for seq in encoded)
+            bar.update(len(batch))
         return ids
 
     return encode
