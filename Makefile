@@ -19,8 +19,9 @@ install: $(BIN)/ernie-m
 test: install
 	$(BIN)/python -m pytest -q
 
+# A second `make pretrain` continues (or, once finished, re-exports) the run instead of refusing its folder.
 pretrain: install
-	$(BIN)/ernie-m pretrain --config configs/tiny.yaml --out runs/tiny
+	$(BIN)/ernie-m pretrain $(if $(wildcard runs/tiny/run.yaml),--resume,--config configs/tiny.yaml) --out runs/tiny
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info

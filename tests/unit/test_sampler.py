@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ernie_m.data.tokenized import TokenArrays, TokenizedCorpus
+from ernie_m.errors import ErnieMError
 from ernie_m.train.sampler import ExampleSampler
 
 IDS = {"de": 1, "en": 2, "sw": 3}
@@ -64,3 +65,9 @@ def test_pairs_come_in_both_orders_with_their_languages():
         de_side = ids_a if lang_a == IDS["de"] else ids_b
         en_side = ids_b if lang_a == IDS["de"] else ids_a
         assert int(en_side[0]) == 1000 + int(de_side[0])  # still a pair
+
+
+def test_a_changed_corpus_is_refused_on_resume():
+    state = ExampleSampler(corpus({"de": 4, "sw": 4}), IDS, 0.5, seed=0).state_dict()
+    with pytest.raises(ErnieMError, match="corpus changed"):
+        ExampleSampler(corpus({"de": 4}), IDS, 0.5, seed=0).load_state_dict(state)

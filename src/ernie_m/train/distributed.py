@@ -38,6 +38,11 @@ def setup(device: str = "auto") -> Context:
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
         raise ErnieMError("train.device is cuda but no CUDA device is visible")
+    if use_cuda and local_rank >= torch.cuda.device_count():
+        raise ErnieMError(
+            f"process {local_rank} of this node has no GPU of its own ({torch.cuda.device_count()} visible): "
+            "start at most one process per GPU (torchrun --nproc_per_node), or set train.device=cpu"
+        )
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if world_size > 1 and not dist.is_initialized():

@@ -7,7 +7,8 @@ corpus -> model -> trainer, resume, and the final Hugging Face model.
     OUT/checkpoints/     step-NNNNNN/ (see ernie_m.train.checkpoint)
     OUT/model/           the final model and tokenizer: transformers.AutoModel.from_pretrained(OUT/model)
 
-Bad inputs are found before OUT is created, so a refused run leaves nothing behind.
+Bad inputs are found before OUT is created, and a run that fails before its first step removes
+the OUT it created, so a refused run leaves nothing behind.
 """
 
 from __future__ import annotations

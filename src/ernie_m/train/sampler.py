@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ernie_m.data.tokenized import TokenizedCorpus
+from ernie_m.errors import ErnieMError
 
 KINDS = ("mono", "pairs")
 
@@ -75,6 +76,11 @@ class ExampleSampler:
 
     def load_state_dict(self, state: dict) -> None:
         for kind, cursors in self.cursors.items():
+            if set(state[kind]) != {_name(key) for key in cursors}:
+                raise ErnieMError(
+                    f"the corpus changed since the checkpoint: its {kind} data was {sorted(state[kind])}, "
+                    f"now {sorted(_name(key) for key in cursors)}; resume with the corpus the run started with"
+                )
             for key in cursors:
                 cursors[key] = list(state[kind][_name(key)])
 

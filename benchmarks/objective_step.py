@@ -1,0 +1,324 @@
+"""Throughput of one training step per ERNIE-M objective, against a plain Hugging Face MLM step.
+
+    python benchmarks/objective_step.py [--layers 4 --hidden 256 --heads 4 --vocab 32000
+        --batch 32 --length 128 --steps 10 --warmup 3 --device auto --out FILE.json]
+
+Rows: `mmlm`, `tlm`, `camlm`, `btmlm` (generation included) and `hf-mlm`: the `XLMRobertaForMaskedLM`
+inside our model (same size, same initial weights) called the standard way, 2-D padding mask and
+full-vocabulary logits at every position, on the very MMLM batches (same tokens, same labels).
+Every sequence is `--length` tokens, so all rows train on the same token budget. A step is what
+the trainer does: build the batch from token ids, forward, loss, backward, clip, AdamW.
+
+Each row runs in a fresh process (this script re-invoked with `--only NAME`), so that its peak
+memory is its own: on CPU the growth of `ru_maxrss` over the process's size after model
+creation, on CUDA `torch.cuda.max_memory_allocated`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from ernie_m.config import ModelConfig, ObjectiveConfig, TrainConfig
+from ernie_m.loss import masked_lm_loss
+from ernie_m.model import ErnieM, new_model
+from ernie_m.objectives import OBJECTIVES
+from ernie_m.objectives.batch import FIRST_POSITION, Batch, BatchContext, SpecialIds
+from ernie_m.train.optim import build_optimizer
+
+MEASUREMENTS = ("mmlm", "tlm", "camlm", "btmlm", "hf-mlm")
+LANGUAGES = ("de", "fr", "es", "ru", "zh", "it")  # language ids 1..6; 0 is "no language"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument("--batch", type=int, default=32, help="sequences per step")
+    parser.add_argument("--length", type=int, default=128, help="tokens per sequence, special tokens included")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per row")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--out", type=Path, help="also write context and rows as JSON")
+    parser.add_argument("--only", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # one row, in this process
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0 or args.length < 8:
+        parser.error("need --steps >= 1, --warmup >= 0 and --length >= 8")
+    return args
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+# --- one row, in its own process --------------------------------------------------------------
+
+
+def random_examples(name: str, args: argparse.Namespace, rng: np.random.Generator) -> list[tuple]:
+    """Examples whose sequences are exactly `args.length` tokens once the special tokens are added.
+
+    Mono: `<s> x </s>`, x of length-2. Pairs: `<s> a </s></s> b </s>`, a and b of (length-4)//2.
+    BTMLM: a source of (length-4)//2 and as many generated tokens, laid out like a pair.
+    """
+    specials = make_specials(args.vocab)
+
+    def tokens(n: int) -> np.ndarray:
+        return specials.random_tokens(rng, n).astype(np.int64)
+
+    def languages() -> tuple[int, int]:
+        first, second = rng.choice(len(LANGUAGES), size=2, replace=False) + 1
+        return int(first), int(second)
+
+    side = (args.length - 4) // 2
+    examples = []
+    for _ in range(args.batch):
+        lang, other = languages()
+        if name == "btmlm":
+            examples.append((tokens(side), lang))
+        elif OBJECTIVES[objective_of(name)].DATA == "mono":
+            examples.append((tokens(args.length - 2), lang))
+        else:
+            examples.append((tokens(side), lang, tokens(side), other))
+    return examples
+
+
+def source_tokens(examples: list[tuple]) -> int:
+    """Tokens of the source sentence: a pair's first side (the second is its translation), a mono
+    example's sentence. BTMLM's generated tokens stand where a TLM pair's second side stands."""
+    return sum(len(example[0]) for example in examples)
+
+
+def objective_of(name: str) -> str:
+    return "mmlm" if name == "hf-mlm" else name
+
+
+def make_specials(vocab_size: int) -> SpecialIds:
+    return SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=vocab_size - 1, vocab_size=vocab_size)
+
+
+def autocast(device: torch.device):
+    """bf16 on CUDA, as the trainer does; fp32 on CPU, where bf16 autocast is far slower."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def generator_for(model: ErnieM, device: torch.device):
+    """BTMLM step 1 as `Trainer.generate` runs it: eval mode, no gradient, autocast."""
+
+    def generate(batch: Batch, predict_mask: torch.Tensor) -> torch.Tensor:
+        batch, predict_mask = batch.to(device), predict_mask.to(device)
+        model.eval()
+        with torch.no_grad(), autocast(device):
+            logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, predict_mask)
+        model.train()
+        return logits
+
+    return generate
+
+
+def loss_of(name: str, model: ErnieM, batch: Batch) -> torch.Tensor:
+    if name == "hf-mlm":
+        # The standard HF step: 2-D padding mask, logits over the whole vocabulary at all B*L positions.
+        padding_mask = (batch.position_ids >= FIRST_POSITION).long()
+        return model.mlm(batch.input_ids, attention_mask=padding_mask, labels=batch.labels).loss
+    logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
+    return masked_lm_loss(logits, batch)
+
+
+def train_step(name, model, optimizer, ctx, examples, rng, device) -> int:
+    """One optimizer step as the trainer takes it; returns the real tokens of the trained batch."""
+    batch = OBJECTIVES[objective_of(name)].build_batch(examples, ctx, rng)
+    with autocast(device):
+        loss = loss_of(name, model, batch.to(device))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), TrainConfig().max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return batch.num_tokens()
+
+
+def measure(name: str, args: argparse.Namespace) -> dict:
+    """One row: a fresh model, warm-up, then `args.steps` timed steps; the median step gives the figures."""
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    size = ModelConfig(
+        hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads, intermediate_size=4 * args.hidden
+    )
+    model = new_model(size, args.vocab, list(LANGUAGES), args.length).to(device).train()
+    rss_after_model_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    row = timed_steps(name, model, args, device)
+    if device.type == "cuda":
+        row["peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        row["peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_after_model_kb) / 1024
+    return row
+
+
+def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device) -> dict:
+    optimizer = build_optimizer(model, TrainConfig())
+    languages = tuple(range(1, len(LANGUAGES) + 1))
+    ctx = BatchContext(make_specials(args.vocab), ObjectiveConfig(), args.length, generator_for(model, device), languages)
+    seconds = []
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            wall_before, others_before = others_clock()
+        rng = np.random.default_rng([args.seed, step])  # the same seeds give mmlm and hf-mlm the same batches
+        torch.manual_seed(args.seed + step)  # dropout
+        examples = random_examples(name, args, rng)
+        synchronize(device)
+        start = time.perf_counter()
+        tokens = train_step(name, model, optimizer, ctx, examples, rng, device)
+        synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    wall_after, others_after = others_clock()
+    other_load = (others_after - others_before) / (wall_after - wall_before)
+    if other_load < 0:  # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative
+        other_load = 0.0
+
+    timed = seconds[args.warmup :]
+    step_s = statistics.median(timed)
+    return {
+        "objective": name,
+        "tokens_per_step": tokens,
+        "source_tokens_per_step": source_tokens(examples),
+        "ms_per_step": 1000 * step_s,
+        "ms_per_step_min_max": [1000 * min(timed), 1000 * max(timed)],
+        "tokens_per_s": tokens / step_s,
+        "other_load_cores": other_load,
+    }
+
+
+def others_clock() -> tuple[float, float]:
+    """(wall seconds, CPU seconds used by all *other* processes or VMs): whether something competed for the cores.
+
+    Linux only (/proc/stat); NaN elsewhere.
+    """
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return time.perf_counter(), math.nan
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.read_text().split()[1:9])
+    everyone = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")  # steal: the hypervisor's other guests
+    return time.perf_counter(), everyone - time.process_time()
+
+
+# --- all rows, and the table ------------------------------------------------------------------
+
+
+def run_all(argv: list[str]) -> list[dict]:
+    """Every row in a fresh child process; adds the ratios that compare the rows."""
+    rows = []
+    for name in MEASUREMENTS:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        child = subprocess.run([sys.executable, __file__, *argv, "--only", name], stdout=subprocess.PIPE, text=True, check=True)
+        rows.append(json.loads(child.stdout.splitlines()[-1]))
+    by_name = {row["objective"]: row for row in rows}
+    tlm, hf = by_name["tlm"], by_name["hf-mlm"]
+    for row in rows:
+        row["time_per_token_vs_tlm"] = tlm["tokens_per_s"] / row["tokens_per_s"]
+        row["time_per_source_token_vs_tlm"] = (row["ms_per_step"] / row["source_tokens_per_step"]) / (
+            tlm["ms_per_step"] / tlm["source_tokens_per_step"]
+        )
+        row["speedup_vs_hf_mlm"] = row["tokens_per_s"] / hf["tokens_per_s"]
+    return rows
+
+
+def context(args: argparse.Namespace) -> dict:
+    device = pick_device(args.device)
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+        memory = "torch.cuda.max_memory_allocated (weights, optimizer state, activations), one fresh process per row"
+    else:
+        device_name = cpu_name()
+        memory = "CPU: growth of ru_maxrss over the process's size after model creation, one fresh process per row"
+    return {
+        "device": f"{device.type}: {device_name}",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "threads": torch.get_num_threads(),
+        "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}",
+        "batch": f"{args.batch} x {args.length} tokens; BTMLM sources of {(args.length - 4) // 2} tokens",
+        "timing": f"median of {args.steps} steps after {args.warmup} warm-up; a step includes building the batch",
+        "peak memory": memory,
+    }
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+COLUMNS = (
+    "objective", "tokens/s", "ms/step (min-max)", "peak MB",
+    "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)", "other load (cores)",
+)  # fmt: skip
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---" + "|---:" * (len(COLUMNS) - 1) + "|"]
+    for row in rows:
+        fastest, slowest = row["ms_per_step_min_max"]
+        cells = (
+            row["objective"],
+            f"{row['tokens_per_s']:,.0f}",
+            f"{row['ms_per_step']:,.0f} ({fastest:,.0f}-{slowest:,.0f})",
+            f"{row['peak_mb']:,.0f}",
+            f"{row['time_per_token_vs_tlm']:.2f}x",
+            f"{row['time_per_source_token_vs_tlm']:.2f}x",
+            f"{row['speedup_vs_hf_mlm']:.2f}x",
+            f"{row['other_load_cores']:.2f}",
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    if args.only:
+        print(json.dumps(measure(args.only, args)))
+        return
+    about = context(args)
+    rows = run_all(argv)
+    for key, value in about.items():
+        print(f"- {key}: {value}")
+    print("- source tokens: a pair's first side, a monolingual sentence (BTMLM's pseudo tokens stand where TLM's second side does)")
+    print("- other load: CPU cores taken during the timed steps by other processes or VMs; near 0, or the figures suffer\n")
+    print(markdown(rows))
+    contended = [row["objective"] for row in rows if row["other_load_cores"] > 0.25]
+    if contended:
+        print(f"\nWARNING: other processes used the CPU during {', '.join(contended)}: those figures are not reliable.")
+    if args.out:
+        args.out.write_text(json.dumps({"context": about, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
