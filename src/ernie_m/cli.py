@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,7 @@ def _errors():
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     app(prog_name="ernie-m")
 
 

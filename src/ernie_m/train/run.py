@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from ernie_m.train import checkpoint, distributed
 from ernie_m.train.loop import Trainer
 from ernie_m.train.optim import build_optimizer, build_scheduler
 from ernie_m.train.sampler import ExampleSampler
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,8 @@ def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, 
 def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist) -> Path | None:
     config = settings.config
     corpus = read_text_corpus(settings)
+    if dist.is_main:
+        log.info("corpus: %s", _describe(corpus))
     _check_schedule(config, corpus)
     given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
     distributed.barrier(dist)  # every rank has checked OUT before the main rank writes to it
@@ -147,9 +152,16 @@ def _trained_tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path,
     path = out_dir / "tokenizer"
     if dist.is_main and not path.exists():
         tokenizer = settings.config.tokenizer
+        log.info("tokenizer: training a %d-piece SentencePiece model (up to %d sentences)", tokenizer.vocab_size, tokenizer.max_sentences)
         train_tokenizer(_all_sentences(corpus), path, tokenizer.vocab_size, settings.config.train.seed, tokenizer.max_sentences)
     distributed.barrier(dist)
     return load_tokenizer(path)
+
+
+def _describe(corpus: TextCorpus) -> str:
+    pairs = ", ".join(f"{a}-{b} {len(p):,}" for (a, b), p in sorted(corpus.pairs.items()))
+    mono = ", ".join(f"{lang} {len(m):,}" for lang, m in sorted(corpus.mono.items()))
+    return f"pairs: {pairs or 'none'}; monolingual: {mono or 'none'}"
 
 
 def _all_sentences(corpus: TextCorpus):
