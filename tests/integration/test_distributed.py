@@ -13,7 +13,7 @@ def test_two_processes_stay_in_sync(corpus_dir, config_file, tmp_path):
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "ernie_m", "pretrain", "--config", str(config_file), "--corpus", str(corpus_dir),
-        "--out", str(out), "--no-progress", "--set", "train.checkpoint_every=3", "--set", "train.device=cpu",
+        "--out", str(out), "--no-progress", "--set", "train.checkpoint_every=3", "--set", "train.device=cpu", "--set", "train.grad_accum=2",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
