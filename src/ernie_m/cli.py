@@ -13,17 +13,82 @@ import typer
 from ernie_m.errors import ErnieMError
 
 app = typer.Typer(help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.", no_args_is_help=True, add_completion=False)
+corpus_app = typer.Typer(help="Build and inspect corpora.", no_args_is_help=True)
+tokenizer_app = typer.Typer(help="Train tokenizers.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(tokenizer_app, name="tokenizer")
 
 
-@app.callback()
-def _root() -> None:
-    """Keep `pretrain` a sub-command even while it is the only one."""
+def _codes(text: str | None) -> tuple[str, ...]:
+    return tuple(code.strip() for code in (text or "").split(",") if code.strip())
+
+
+@corpus_app.command("build")
+def corpus_build(
+    out: Annotated[Path, typer.Option(help="New directory for the corpus (never overwritten).")],
+    languages: Annotated[str, typer.Option(help="Catalog languages, comma-separated, or 'all'; '' for none.")] = "all",
+    user: Annotated[Optional[list[Path]], typer.Option(help="A directory of your own files (see README); repeatable.")] = None,
+    debian_package: Annotated[Optional[list[str]], typer.Option(help="Extra translations from Debian: 'libreoffice-help'.")] = None,
+    mono_only: Annotated[str, typer.Option(help="Languages to keep monolingual only (their pairs withheld), comma-separated.")] = "",
+    dev: Annotated[int, typer.Option(help="Held-out dev pairs per language.")] = 500,
+    test: Annotated[int, typer.Option(help="Held-out test pairs per language.")] = 1000,
+    on_error: Annotated[str, typer.Option(help="A line that is not UTF-8 (or a bad TSV line): fail or skip.")] = "fail",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Build a cleaned corpus with held-out splits from the system catalogs, Debian packages and your files."""
+    from ernie_m.data.build import BuildOptions, build_corpus
+    from ernie_m.data.stats import corpus_report
+
+    with _errors():
+        if on_error not in ("fail", "skip"):
+            raise ErnieMError(f"--on-error must be fail or skip, got {on_error!r}")
+        options = BuildOptions(
+            catalog_languages=_codes(languages), user_corpora=tuple(user or ()), debian_packages=tuple(debian_package or ()),
+            mono_only=_codes(mono_only), dev_pairs=dev, test_pairs=test, on_error=on_error, seed=seed,
+        )
+        build_corpus(options, out)
+        typer.echo(corpus_report(out)[0])
+        typer.echo(f"corpus written to {out}")
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    corpus: Annotated[Path, typer.Argument(help="A directory written by `ernie-m corpus build`.")],
+    png: Annotated[Optional[Path], typer.Option(help="Where to write the bar chart (default: DIR/stats.png).")] = None,
+) -> None:
+    """Per-language table (pairs, monolingual lines, words, cleaning removals) and a PNG bar chart."""
+    from ernie_m.data.stats import bar_chart, corpus_report
+
+    with _errors():
+        languages, cleaning = corpus_report(corpus)
+        typer.echo(languages + "\n\nRemoved by each cleaning rule:\n\n" + cleaning)
+        typer.echo(f"chart: {bar_chart(corpus, png or corpus / 'stats.png')}")
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    corpus: Annotated[Path, typer.Option(help="A built corpus or a directory of your own files.")],
+    out: Annotated[Path, typer.Option(help="Tokenizer directory to write (Hugging Face format).")],
+    vocab_size: Annotated[int, typer.Option(help="Final vocabulary, special tokens included.")] = 32000,
+    alpha: Annotated[float, typer.Option(help="Language balance of the sample: share ~ n ** alpha.")] = 0.3,
+    max_sentences: Annotated[int, typer.Option(help="Sentences to train on.")] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train a SentencePiece unigram tokenizer in XLM-R's layout on a language-balanced sample."""
+    from ernie_m.data.build import open_corpus
+    from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
+
+    with _errors():
+        sample = balanced_sample(open_corpus(corpus), max_sentences, alpha, seed)
+        tokenizer = train_tokenizer(sample, out, vocab_size, seed, max_sentences)
+        typer.echo(f"tokenizer of {len(tokenizer):,} tokens trained on {len(sample):,} sentences, saved to {out}")
 
 
 @app.command()
 def pretrain(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (configs/tiny.yaml, base.yaml, large.yaml).")] = None,
-    corpus: Annotated[Optional[Path], typer.Option(help="Corpus directory: <lang>.txt and <a>-<b>.<a>/<a>-<b>.<b> files. Default: the system's translation catalogs.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="A built corpus, or a directory of <lang>.txt and <a>-<b>.<a>/<a>-<b>.<b> files. Default: the system's translation catalogs.")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer directory (`ernie-m tokenizer train`); default: trained on the corpus.")] = None,
     out: Annotated[Path, typer.Option(help="Output directory (must be new or empty, unless --resume).")] = Path("runs/pretrain"),
     max_steps: Annotated[Optional[int], typer.Option(help="Squeeze the stage schedule into this many steps.")] = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")] = None,
@@ -40,11 +105,11 @@ def pretrain(
     with _errors():
         settings = None
         if resume:
-            if config or corpus or init_from or set_ or max_steps:
-                raise ErnieMError("--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, --init-from, --set, --max-steps")
+            if config or corpus or init_from or tokenizer or set_ or max_steps:
+                raise ErnieMError("--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, --init-from, --tokenizer, --set, --max-steps")
         else:
             loaded = load_config(config, set_ or [])
-            settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps else loaded, corpus, init_from)
+            settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps else loaded, corpus, init_from, tokenizer)
         model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress)
         if model_dir is None:
             typer.echo(f"stopped at step {stop_at}; continue with: ernie-m pretrain --out {out} --resume")

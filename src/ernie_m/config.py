@@ -39,6 +39,7 @@ class TokenizerConfig:
 
     vocab_size: int = 8000
     max_sentences: int = 300_000
+    alpha: float = 0.3  # language-balanced training sample: share of language l ~ n_l ** alpha
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""English-X pairs from gettext catalogs: cleaning, locale mapping, errors, the real system catalogs."""
+"""English-X pairs from gettext catalogs: cleaning, counts, locale mapping, errors, the real system catalogs."""
 
 import logging
 import struct
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, read_system_catalogs
+from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, read_catalog_pairs, read_system_catalogs
+from ernie_m.data.clean import RULES, CleanConfig
 from ernie_m.errors import ErnieMError
 
 HEADER = "Content-Type: text/plain; charset=UTF-8\nPlural-Forms: nplurals=2; plural=(n != 1);\n"
@@ -117,6 +118,8 @@ def test_unreadable_catalog_is_skipped_and_counted(locale_dir, caplog):
         corpus = read_system_catalogs(["de"], locale_dir)
     assert corpus.pairs[("en", "de")] == EXPECTED_GERMAN
     assert "de: skipped 1 unreadable catalogs: broken.mo" in caplog.text
+    _, counts = read_catalog_pairs(["de"], locale_dir)
+    assert counts["de"]["catalogs"] == 2 and counts["de"]["unreadable_catalogs"] == 1
 
 
 def test_missing_locale_dir_says_what_was_looked_for(tmp_path):
@@ -137,6 +140,92 @@ def test_only_english_requested(locale_dir):
 def test_bad_language_code(locale_dir):
     with pytest.raises(ErnieMError, match=r"'german' is not a language code"):
         read_system_catalogs(["german"], locale_dir)
+
+
+def test_catalog_and_rule_counts(locale_dir):
+    pairs, counts = read_catalog_pairs(["de"], locale_dir)
+    assert pairs == {("en", "de"): EXPECTED_GERMAN}
+    assert counts == {
+        "de": {
+            "catalogs": 2,
+            "unreadable_catalogs": 0,
+            "entries": 24,  # 21 messages and a header in app.mo, 1 and a header in other.mo
+            "header": 2,
+            "plural": 1,
+            "context_stripped": 1,
+            "placeholder": 4,
+            "markup": 2,
+            "multiline": 1,
+            "untranslated": 2,
+            "wrong_script": 1,  # the empty translation has no letter of its script
+            "too_short": 2,  # "Open", "Go on"
+            "too_long": 1,
+            "exact_duplicate": 1,  # other.mo repeats a pair of app.mo
+        }
+    }
+    german = counts["de"]
+    cleaned = german["entries"] - german["header"] - german["plural"]
+    assert len(pairs[("en", "de")]) + sum(german[rule] for rule in RULES) == cleaned
+
+
+def test_cleaning_config_is_applied(locale_dir):
+    pairs, counts = read_catalog_pairs(["de"], locale_dir, CleanConfig(min_chars=4, min_words=1))
+    assert ("Open", "Öffnen") in pairs[("en", "de")]
+    assert counts["de"]["too_short"] == 0
+
+
+def test_wrong_script_in_a_russian_catalog(tmp_path):
+    write_catalog(tmp_path, "ru", "app", {
+        "Open the file now": "Открыть файл сейчас",
+        "Lotus AmiPro document": "Документ Lotus AmiPro",
+        "Print the whole page": "Print the whole page please",
+    })
+    pairs, counts = read_catalog_pairs(["ru_RU"], tmp_path)
+    assert pairs == {("en", "ru"): [("Open the file now", "Открыть файл сейчас")]}
+    assert counts["ru"]["wrong_script"] == 2
+
+
+def test_all_languages(locale_dir):
+    write_catalog(locale_dir, "en@shaw", "app", {"Save the file": "𐑕𐑱𐑝 𐑞 𐑓𐑲𐑤"})  # English in another script
+    write_catalog(locale_dir, "C.UTF-8", "app", {"Save the file": "Save the file"})  # not a language code
+    (locale_dir / "ru" / "LC_MESSAGES").mkdir(parents=True)  # a language without catalogs
+    pairs, counts = read_catalog_pairs(["all"], locale_dir)
+    assert list(pairs) == [("en", "de"), ("en", "zh"), ("en", "zh_TW")]  # fr and ru have no usable pair
+    assert list(counts) == ["de", "zh", "zh_TW"]
+    assert pairs[("en", "de")] == EXPECTED_GERMAN
+    assert counts["zh"]["catalogs"] == 2
+    assert read_catalog_pairs(["all"], locale_dir) == (pairs, counts)
+    assert list(read_catalog_pairs(["all", "de_DE"], locale_dir)[0]) == list(pairs)
+    with pytest.raises(ErnieMError, match=r"no usable catalog pairs for ja"):
+        read_catalog_pairs(["all", "ja"], locale_dir)
+
+
+def test_all_languages_without_any_pair(tmp_path):
+    write_catalog(tmp_path, "fr", "app", {"Open": "Ouvrir"})
+    with pytest.raises(ErnieMError, match=r"no usable catalog pairs for any language; looked for all"):
+        read_catalog_pairs(["all"], tmp_path)
+    with pytest.raises(ErnieMError, match=r"nowhere: no translation catalogs there; looked for all"):
+        read_catalog_pairs(["all"], tmp_path / "nowhere")
+
+
+def real_catalogs_or_skip(languages: list[str]) -> None:
+    missing = [lang for lang in languages if not any(DEFAULT_LOCALE_DIR.glob(f"{lang}/LC_MESSAGES/*.mo"))]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} catalogs in {DEFAULT_LOCALE_DIR} on this machine")
+
+
+def test_real_catalog_pairs_and_counts():
+    languages = ["de", "fr", "ru", "zh_CN"]
+    real_catalogs_or_skip(languages)
+    pairs, counts = read_catalog_pairs(languages)
+    assert list(counts) == ["de", "fr", "ru", "zh"]
+    for lang, found in counts.items():
+        assert len(pairs[("en", lang)]) > 1000
+        assert found["catalogs"] > 10 and found["plural"] > 0 and found["placeholder"] > 0 and found["header"] > 0
+        cleaned = found["entries"] - found["header"] - found["plural"]
+        assert len(pairs[("en", lang)]) + sum(found[rule] for rule in RULES) == cleaned
+    assert counts["ru"]["wrong_script"] > 0 and counts["zh"]["wrong_script"] > 0
+    assert counts["de"]["untranslated"] > counts["ru"]["untranslated"]  # many names stay the same in German
 
 
 @pytest.mark.parametrize("lang", ["de", "fr"])

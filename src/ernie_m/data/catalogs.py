@@ -5,19 +5,19 @@ Every installed program ships its user-interface strings in
 `msgstr`. Those are short, human-translated, and present on most Linux
 machines, so they make a parallel corpus that needs no download.
 
-A first, light cleaning keeps strings that read like text: no plural
-entries, no placeholders or markup, no multi-line strings, accelerators
-removed, untranslated, too-short and too-long strings dropped.
+Plural entries and catalog headers are left out, `msgctxt` contexts
+stripped, and the rest goes through `ernie_m.data.clean.clean_pairs`, with
+each catalog's language's pairs cleaned together.
 """
 
 import gettext
 import logging
 import random
-import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections import Counter
 from pathlib import Path
 
+from ernie_m.data.clean import CleanConfig, clean_pairs
 from ernie_m.data.corpus import TextCorpus
 from ernie_m.data.languages import normalize_language
 from ernie_m.errors import ErnieMError
@@ -25,16 +25,9 @@ from ernie_m.errors import ErnieMError
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCALE_DIR = Path("/usr/share/locale")
-MIN_ENGLISH_WORDS = 2
-MIN_ENGLISH_CHARS = 8
-MAX_CHARS = 200
+ALL_LANGUAGES = "all"
 
 _CONTEXT_SEPARATOR = "\x04"  # gettext stores `msgctxt` as "context\x04msgid"
-_PLACEHOLDER = re.compile(r"%(\(\w+\))?[-+ #0-9.$*]*[a-zA-Z%@]|%\d|\{[^{}]*\}|\$\{")
-_MARKUP = re.compile(r"<[^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
-# "Datei(_F)", "文件(&F)": the accelerator in brackets that CJK translations append.
-_BRACKETED_ACCELERATOR = re.compile(r"\s*\([_&~][^\W_]\)")
-_ACCELERATOR = re.compile(r"[_&](?=[^\W\d_])|~")
 
 
 def read_system_catalogs(
@@ -44,21 +37,44 @@ def read_system_catalogs(
 ) -> TextCorpus:
     """English-X pairs for each requested language: `pairs[("en", lang)]`, English first.
 
-    Languages are normalised (`zh_CN` -> `zh`); English itself is the pivot and
-    needs no request. Pairs are deduplicated and sorted; with
-    `max_pairs_per_language`, a fixed-seed random sample of that size is kept.
+    As `read_catalog_pairs`, with default cleaning; with `max_pairs_per_language`,
+    a fixed-seed random sample of that size is kept, sorted.
+    """
+    pairs, _ = read_catalog_pairs(languages, locale_dir)
+    if max_pairs_per_language is not None:
+        pairs = {key: _sample(found, key[1], max_pairs_per_language) for key, found in pairs.items()}
+    return TextCorpus(pairs=pairs, mono={})
+
+
+def read_catalog_pairs(
+    languages: list[str], locale_dir: Path = DEFAULT_LOCALE_DIR, config: CleanConfig = CleanConfig()
+) -> tuple[dict[tuple[str, str], list[tuple[str, str]]], dict[str, Counter]]:
+    """Cleaned, sorted English-X pairs `{("en", lang): [(english, translation), ...]}`, and what happened per lang.
+
+    Languages are normalised (`zh_CN` -> `zh`); English itself is the pivot and needs
+    no request. "all" stands for every locale directory's language but English;
+    those of them without a usable pair are left out, while a language named
+    explicitly without one is an error. Each language's Counter holds "catalogs",
+    "unreadable_catalogs", "entries" (messages read), "plural" and "header"
+    (entries left out), "context_stripped", and the removals of each cleaning rule.
     """
     locale_dir = Path(locale_dir)
-    wanted = sorted({normalize_language(code) for code in languages} - {"en"})
-    if not wanted:
+    named = sorted({normalize_language(code) for code in languages if code != ALL_LANGUAGES} - {"en"})
+    if not named and ALL_LANGUAGES not in languages:
         raise ErnieMError(f"no languages besides English requested from the catalogs (got {languages})")
     if not locale_dir.is_dir():
-        raise ErnieMError(f"{locale_dir}: no translation catalogs there; {_help(wanted)}")
-    pairs = {("en", lang): _language_pairs(locale_dir, lang, max_pairs_per_language) for lang in wanted}
-    empty = [lang for (_, lang), found in pairs.items() if not found]
+        raise ErnieMError(f"{locale_dir}: no translation catalogs there; {_help(named or [ALL_LANGUAGES])}")
+    locales = _locales_by_language(locale_dir)
+    wanted = set(named) | (_non_english(locales) if ALL_LANGUAGES in languages else set())
+    results = {lang: _language_pairs(lang, locales.get(lang, []), config) for lang in sorted(wanted)}
+    empty = [lang for lang in named if not results[lang][0]]
     if empty:
         raise ErnieMError(f"{locale_dir}: no usable catalog pairs for {', '.join(empty)}; {_help(empty)}")
-    return TextCorpus(pairs=pairs, mono={})
+    results = {lang: result for lang, result in results.items() if result[0]}
+    if not results:
+        raise ErnieMError(f"{locale_dir}: no usable catalog pairs for any language; {_help([ALL_LANGUAGES])}")
+    pairs = {("en", lang): found for lang, (found, _) in results.items()}
+    return pairs, {lang: counts for lang, (_, counts) in results.items()}
 
 
 def _help(languages: list[str]) -> str:
@@ -70,28 +86,14 @@ def _help(languages: list[str]) -> str:
     )
 
 
-def _language_pairs(locale_dir: Path, lang: str, max_pairs: int | None) -> list[tuple[str, str]]:
-    """The cleaned, deduplicated, sorted pairs of every catalog whose locale maps to `lang`."""
-    files = [file for locale in _locales_of(locale_dir, lang) for file in sorted(locale.glob("LC_MESSAGES/*.mo"))]
-    pairs, failed = set(), []
-    for file in files:
-        try:
-            catalog = _read_catalog(file)
-        except (OSError, ValueError, LookupError, struct.error) as error:
-            failed.append(f"{file.name} ({error})")
-            continue
-        pairs.update(_clean_pairs(catalog.items()))
-    if failed:
-        log.warning("%s: skipped %d unreadable catalogs: %s", lang, len(failed), "; ".join(failed[:3]))
-    found = sorted(pairs)
-    if max_pairs is not None and len(found) > max_pairs:
-        found = sorted(random.Random(f"catalogs:{lang}").sample(found, max_pairs))
-    return found
-
-
-def _locales_of(locale_dir: Path, lang: str) -> list[Path]:
-    """The locale directories (sorted) whose name normalises to `lang`."""
-    return [path for path in sorted(locale_dir.iterdir()) if path.is_dir() and _normalized_or_none(path.name) == lang]
+def _locales_by_language(locale_dir: Path) -> dict[str, list[Path]]:
+    """The locale directories (sorted) under `locale_dir` by normalised language; names that are no code are skipped."""
+    locales = {}
+    for path in sorted(locale_dir.iterdir()):
+        lang = _normalized_or_none(path.name)
+        if lang is not None and path.is_dir():
+            locales.setdefault(lang, []).append(path)
+    return locales
 
 
 def _normalized_or_none(code: str) -> str | None:
@@ -102,32 +104,56 @@ def _normalized_or_none(code: str) -> str | None:
         return None
 
 
+def _non_english(locales: dict[str, list[Path]]) -> set[str]:
+    """The languages of `locales` but English in any variant (`en`, `en_Shaw`): English is the pivot."""
+    return {lang for lang in locales if lang.partition("_")[0] != "en"}
+
+
+def _language_pairs(lang: str, locales: list[Path], config: CleanConfig) -> tuple[list[tuple[str, str]], Counter]:
+    """The cleaned, sorted pairs of every catalog in `locales`, and their counts (see `read_catalog_pairs`)."""
+    counts, entries, failed = Counter(), [], []
+    for file in [file for locale in locales for file in sorted(locale.glob("LC_MESSAGES/*.mo"))]:
+        try:
+            catalog = _read_catalog(file)
+        except (OSError, ValueError, LookupError, struct.error) as error:
+            failed.append(f"{file.name} ({error})")
+            continue
+        counts["catalogs"] += 1
+        entries += _translations(catalog, counts)
+    counts["unreadable_catalogs"] = len(failed)
+    if failed:
+        log.warning("%s: skipped %d unreadable catalogs: %s", lang, len(failed), "; ".join(failed[:3]))
+    kept, removed = clean_pairs(entries, "en", lang, config)
+    counts.update(removed)
+    return sorted(kept), counts
+
+
 def _read_catalog(file: Path) -> dict:
     """The raw `msgid -> msgstr` dict of a compiled catalog."""
     with open(file, "rb") as stream:
         return gettext.GNUTranslations(stream)._catalog
 
 
-def _clean_pairs(entries: Iterable[tuple[object, str]]) -> Iterator[tuple[str, str]]:
-    """(English, translation) pairs that survive cleaning, from raw catalog entries."""
-    for msgid, msgstr in entries:
-        if not isinstance(msgid, str) or not msgid:  # a plural form, or the header
+def _translations(catalog: dict, counts: Counter) -> list[tuple[str, str]]:
+    """The catalog's (msgid, msgstr) messages without their context; plural entries and the header counted, left out."""
+    translations = []
+    for msgid, msgstr in catalog.items():
+        if isinstance(msgid, tuple):  # (msgid, n): form n of a plural entry; count each entry once
+            if msgid[1] == 0:
+                counts.update(("entries", "plural"))
             continue
-        english = _clean_text(msgid.rpartition(_CONTEXT_SEPARATOR)[2])
-        translation = _clean_text(msgstr)
-        if english and translation and english != translation and _long_enough(english):
-            yield english, translation
+        counts["entries"] += 1
+        if not msgid:
+            counts["header"] += 1
+            continue
+        _, separator, english = msgid.rpartition(_CONTEXT_SEPARATOR)
+        counts["context_stripped"] += bool(separator)
+        translations.append((english, msgstr))
+    return translations
 
 
-def _clean_text(text: str) -> str | None:
-    """`text` without accelerators and with collapsed whitespace; None if it is not plain one-line text."""
-    if "\n" in text or _PLACEHOLDER.search(text) or _MARKUP.search(text):
-        return None
-    text = _ACCELERATOR.sub("", _BRACKETED_ACCELERATOR.sub("", text))
-    text = " ".join(text.split())
-    return text if 0 < len(text) <= MAX_CHARS else None
-
-
-def _long_enough(english: str) -> bool:
-    """Whether an English string is long enough to be a phrase rather than a label."""
-    return len(english) >= MIN_ENGLISH_CHARS and len(english.split()) >= MIN_ENGLISH_WORDS
+def _sample(pairs: list[tuple[str, str]], lang: str, size: int) -> list[tuple[str, str]]:
+    """A fixed-seed random sample of `size` pairs (all when there are fewer), sorted."""
+    if len(pairs) <= size:
+        return pairs
+    return sorted(random.Random(f"catalogs:{lang}").sample(pairs, size))

@@ -21,6 +21,8 @@ from ernie_m.errors import ErnieMError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from ernie_m.data.corpus import TextCorpus
+
 SPM_MODEL_NAME = "sentencepiece.bpe.model"  # the file name XLMRobertaTokenizer looks for, though ours is unigram
 # HF specials (<s>, <pad>, </s>, <unk>, <mask>) minus those taken over from SentencePiece (unk, bos, eos).
 _EXTRA_HF_IDS = 5 - 3
@@ -61,6 +63,23 @@ def sample_sentences(sentences: Iterable[str], max_sentences: int, seed: int) ->
         return kept
     chosen = sorted(random.Random(seed).sample(range(len(kept)), max_sentences))
     return [kept[i] for i in chosen]
+
+
+def balanced_sample(corpus: "TextCorpus", max_sentences: int, alpha: float, seed: int) -> list[str]:
+    """At most `max_sentences` sentences, language l's share proportional to n_l ** alpha (n_l: its
+    distinct sentences, monolingual and parallel), so that small languages get pieces of their own."""
+    by_language: dict[str, list[str]] = {lang: list(lines) for lang, lines in corpus.mono.items()}
+    for (a, b), pairs in corpus.pairs.items():
+        by_language.setdefault(a, []).extend(pair[0] for pair in pairs)
+        by_language.setdefault(b, []).extend(pair[1] for pair in pairs)
+    by_language = {lang: list(dict.fromkeys(lines)) for lang, lines in sorted(by_language.items())}
+    weights = {lang: len(lines) ** alpha for lang, lines in by_language.items()}
+    total = sum(weights.values())
+    sample = []
+    for lang, lines in by_language.items():
+        quota = min(len(lines), round(max_sentences * weights[lang] / total))
+        sample.extend(random.Random(f"{seed}-{lang}").sample(lines, quota))
+    return sample
 
 
 def load_tokenizer(path: Path) -> "PreTrainedTokenizerBase":

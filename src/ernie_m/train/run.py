@@ -24,9 +24,10 @@ import yaml
 
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.catalogs import read_system_catalogs
-from ernie_m.data.corpus import TextCorpus, read_corpus_dir
+from ernie_m.data.build import open_corpus
+from ernie_m.data.corpus import TextCorpus
 from ernie_m.data.tokenized import tokenize_corpus
-from ernie_m.data.tokenizer import load_tokenizer, train_tokenizer
+from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.model import load_model, new_model, save_pretrained
 from ernie_m.objectives import OBJECTIVES
@@ -46,15 +47,17 @@ class RunSettings:
     config: Config
     corpus: Path | None = None  # None: the embedded default (system translation catalogs)
     init_from: Path | None = None  # None: a new model of config.model's size
+    tokenizer: Path | None = None  # None: the --init-from model's, or one trained on the corpus
 
     def save(self, path: Path) -> None:
-        data = {"corpus": _text(self.corpus), "init_from": _text(self.init_from), "config": self.config.to_dict()}
+        data = {"corpus": _text(self.corpus), "init_from": _text(self.init_from), "tokenizer": _text(self.tokenizer),
+                "config": self.config.to_dict()}
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
     @classmethod
     def load(cls, path: Path) -> RunSettings:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]))
+        return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]), _path(data.get("tokenizer")))
 
 
 def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True) -> Path | None:
@@ -74,6 +77,8 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
     _check_schedule(config, corpus)
+    if settings.tokenizer is not None and settings.init_from is None:
+        load_tokenizer(settings.tokenizer)  # refuse a bad --tokenizer before anything is written
     given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
     distributed.barrier(dist)  # every rank has checked OUT before the main rank writes to it
     created = dist.is_main and not out_dir.exists()
@@ -143,17 +148,20 @@ def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) ->
 def read_text_corpus(settings: RunSettings) -> TextCorpus:
     data = settings.config.data
     if settings.corpus is not None:
-        return read_corpus_dir(settings.corpus)
+        return open_corpus(settings.corpus)
     return read_system_catalogs(list(data.languages), max_pairs_per_language=data.max_pairs_per_language)
 
 
 def _trained_tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path, dist):
-    """A tokenizer trained on the corpus once, by the main rank (kept for --resume)."""
+    """The --tokenizer one (copied), or one trained on the corpus once, by the main rank; kept in OUT for --resume."""
     path = out_dir / "tokenizer"
-    if dist.is_main and not path.exists():
+    if dist.is_main and not path.exists() and settings.tokenizer is not None:
+        shutil.copytree(settings.tokenizer, path)
+    elif dist.is_main and not path.exists():
         tokenizer = settings.config.tokenizer
         log.info("tokenizer: training a %d-piece SentencePiece model (up to %d sentences)", tokenizer.vocab_size, tokenizer.max_sentences)
-        train_tokenizer(_all_sentences(corpus), path, tokenizer.vocab_size, settings.config.train.seed, tokenizer.max_sentences)
+        sample = balanced_sample(corpus, tokenizer.max_sentences, tokenizer.alpha, settings.config.train.seed)
+        train_tokenizer(sample, path, tokenizer.vocab_size, settings.config.train.seed, tokenizer.max_sentences)
     distributed.barrier(dist)
     return load_tokenizer(path)
 
@@ -162,15 +170,6 @@ def _describe(corpus: TextCorpus) -> str:
     pairs = ", ".join(f"{a}-{b} {len(p):,}" for (a, b), p in sorted(corpus.pairs.items()))
     mono = ", ".join(f"{lang} {len(m):,}" for lang, m in sorted(corpus.mono.items()))
     return f"pairs: {pairs or 'none'}; monolingual: {mono or 'none'}"
-
-
-def _all_sentences(corpus: TextCorpus):
-    for sentences in corpus.mono.values():
-        yield from sentences
-    for pairs in corpus.pairs.values():
-        for a, b in pairs:
-            yield a
-            yield b
 
 
 def _from_init(settings: RunSettings, corpus: TextCorpus):
