@@ -22,21 +22,6 @@ def removed_by(pair: tuple[str, str], lang_a: str = "en", lang_b: str = "de", **
     return next(iter(removed), None)
 
 
-def test_rules_are_listed_in_the_order_they_apply():
-    assert RULES == (
-        "placeholder",
-        "markup",
-        "multiline",
-        "untranslated",
-        "wrong_script",
-        "too_short",
-        "too_long",
-        "length_ratio",
-        "exact_duplicate",
-        "near_duplicate",
-    )
-
-
 PLACEHOLDERS = [
     "Cannot open %s now",
     "Copied %d files",
