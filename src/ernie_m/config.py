@@ -51,6 +51,7 @@ class DataConfig:
     max_length: int = 64  # tokens per training sequence, special tokens included
     alpha: float = 0.5  # language sampling p(l) ~ n_l ** alpha
     mono_from_parallel: bool = True  # each side of a pair also counts as monolingual text
+    tokenize_workers: int = 0  # processes that tokenise the corpus into shards; 0: one per core beyond 4, up to 8
 
 
 @dataclass(frozen=True)

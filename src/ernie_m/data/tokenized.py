@@ -5,7 +5,7 @@ offsets costs 4, and any sentence is still one slice away.
 """
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -16,9 +16,6 @@ from ernie_m.data.corpus import TextCorpus
 from ernie_m.errors import ErnieMError
 
 TOKENIZE_BATCH = 4096  # sentences per tokenizer call: large enough for its batched (Rust) path to pay off
-
-Encoder = Callable[[str, list[str]], list[list[int]]]  # (progress label, texts) -> truncated ids
-Row = tuple[str, list[int]]  # (text, ids)
 
 
 class TokenArrays:
@@ -56,6 +53,30 @@ class TokenArrays:
         ids = np.fromiter(chain.from_iterable(seqs), dtype=np.int32, count=int(offsets[-1]))
         return cls(ids, offsets)
 
+    @classmethod
+    def concatenate(cls, parts: list["TokenArrays"]) -> "TokenArrays":
+        """The sequences of all `parts`, in order."""
+        if not parts:
+            return cls.from_lists([])
+        lengths = np.concatenate([part.lengths() for part in parts])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(np.concatenate([part.ids for part in parts]), offsets)
+
+    def lengths(self) -> np.ndarray:
+        """Tokens per sequence, (n,)."""
+        return np.diff(self.offsets)
+
+    def take(self, indices: np.ndarray | list[int]) -> "TokenArrays":
+        """Sequences `indices`, in that order, as new arrays."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts, lengths = self.offsets[indices], self.lengths()[indices]
+        offsets = np.zeros(len(indices) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # Token j of the result is token j - offsets[k] + starts[k] of the source, k its sequence.
+        source = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
+        return TokenArrays(self.ids[source], offsets)
+
 
 @dataclass
 class TokenizedCorpus:
@@ -86,68 +107,107 @@ def tokenize_corpus(
     parallel sentences that are not already there (once each, in pair order),
     so monolingual objectives see every language.
     """
+    check_max_tokens(max_tokens)
+    groups = sentence_groups(corpus)
+    with progress_bar(groups, progress) as bar:
+        encoded = [_encode_group(tokenizer, label, texts, max_tokens, bar) for label, texts in groups]
+    return assemble_corpus(corpus, encoded, mono_from_parallel)
+
+
+def check_max_tokens(max_tokens: int) -> None:
     if max_tokens < 1:
         raise ErnieMError(f"max_tokens must be at least 1, got {max_tokens}")
-    total = sum(len(t) for t in corpus.mono.values()) + 2 * sum(len(t) for t in corpus.pairs.values())
-    with tqdm(total=total, desc="tokenize", unit="sent", disable=not progress) as bar:
-        encode = _encoder(tokenizer, max_tokens, bar)
-        pairs = {langs: _tokenize_pairs(encode, langs, texts) for langs, texts in sorted(corpus.pairs.items())}
-        mono = {lang: _kept(texts, encode(lang, texts)) for lang, texts in sorted(corpus.mono.items())}
+
+
+def encode_texts(tokenizer, texts: list[str], max_tokens: int) -> TokenArrays:
+    """The ids of `texts` (no special tokens), each truncated to `max_tokens`, in one tokenizer call."""
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return TokenArrays.from_lists([seq[:max_tokens] for seq in encoded])
+
+
+def sentence_groups(corpus: TextCorpus) -> list[tuple[str, list[str]]]:
+    """Every list of sentences to tokenise, with a progress label, in the order `assemble_corpus`
+    expects their ids: both sides of each pair (sorted), then each monolingual language (sorted)."""
+    groups = []
+    for (a, b), texts in sorted(corpus.pairs.items()):
+        groups.append((f"{a} ({a}-{b})", [text for text, _ in texts]))
+        groups.append((f"{b} ({a}-{b})", [text for _, text in texts]))
+    groups.extend((lang, texts) for lang, texts in sorted(corpus.mono.items()))
+    return groups
+
+
+def progress_bar(groups: list[tuple[str, list[str]]], enabled: bool) -> tqdm:
+    """One bar over the sentences of all `groups`."""
+    total = sum(len(texts) for _, texts in groups)
+    return tqdm(total=total, desc="tokenize", unit="sent", disable=not enabled)
+
+
+def assemble_corpus(corpus: TextCorpus, encoded: Iterable[TokenArrays], mono_from_parallel: bool) -> TokenizedCorpus:
+    """The `TokenizedCorpus` of `corpus`, given the truncated ids of each of its `sentence_groups`, in order.
+
+    The rules of `tokenize_corpus`: empty sentences and pairs with an empty side are dropped,
+    languages left without a sentence too, and parallel sides are added to the monolingual sets.
+    """
+    encoded = iter(encoded)
+    pairs = {langs: _kept_pairs(texts, next(encoded), next(encoded)) for langs, texts in sorted(corpus.pairs.items())}
+    mono = {lang: _kept_mono(texts, next(encoded)) for lang, texts in sorted(corpus.mono.items())}
     if mono_from_parallel:
-        _add_parallel_sides(mono, pairs)
+        mono_arrays = _with_parallel_sides(mono, pairs)
+    else:
+        mono_arrays = {lang: arrays for lang, (_, arrays) in mono.items()}
     result = TokenizedCorpus(
-        mono={lang: TokenArrays.from_lists([ids for _, ids in rows]) for lang, rows in mono.items() if rows},
-        pairs={langs: _pair_arrays(rows) for langs, rows in pairs.items() if rows},
+        mono={lang: arrays for lang, arrays in mono_arrays.items() if len(arrays)},
+        pairs={langs: sides for langs, (_, sides) in pairs.items() if len(sides[0])},
     )
     if not result.mono and not result.pairs:
         raise ErnieMError("the tokenized corpus is empty: no sentence has a token")
     return result
 
 
-def _encoder(tokenizer, max_tokens: int, bar: tqdm) -> Encoder:
-    """A function `(label, texts) -> truncated id lists`, batched, advancing the progress bar."""
-
-    def encode(label: str, texts: list[str]) -> list[list[int]]:
-        ids = []
-        bar.set_postfix_str(label)
-        for start in range(0, len(texts), TOKENIZE_BATCH):
-            batch = texts[start : start + TOKENIZE_BATCH]
-            encoded = tokenizer(batch, add_special_tokens=False)["input_ids"]
-            ids.extend(seq[:max_tokens] for seq in encoded)
-            bar.update(len(batch))
-        return ids
-
-    return encode
+def _encode_group(tokenizer, label: str, texts: list[str], max_tokens: int, bar: tqdm) -> TokenArrays:
+    """`encode_texts` in batches of TOKENIZE_BATCH, advancing the progress bar."""
+    bar.set_postfix_str(label)
+    parts = []
+    for start in range(0, len(texts), TOKENIZE_BATCH):
+        batch = texts[start : start + TOKENIZE_BATCH]
+        parts.append(encode_texts(tokenizer, batch, max_tokens))
+        bar.update(len(batch))
+    return TokenArrays.concatenate(parts)
 
 
-def _kept(texts: Iterable[str], ids: Iterable[list[int]]) -> list[Row]:
-    """(text, ids) for the sentences that still have a token."""
-    return [(text, seq) for text, seq in zip(texts, ids) if seq]
+def _kept_mono(texts: list[str], arrays: TokenArrays) -> tuple[list[str], TokenArrays]:
+    """The sentences that still have a token, and their ids."""
+    keep = np.flatnonzero(arrays.lengths() > 0)
+    return [texts[i] for i in keep], arrays.take(keep)
 
 
-def _tokenize_pairs(encode: Encoder, langs: tuple[str, str], texts: list[tuple[str, str]]) -> list[tuple[Row, Row]]:
-    """[((text_a, ids_a), (text_b, ids_b))] for the pairs whose sides both still have a token."""
-    side_a = encode(f"{langs[0]} ({langs[0]}-{langs[1]})", [a for a, _ in texts])
-    side_b = encode(f"{langs[1]} ({langs[0]}-{langs[1]})", [b for _, b in texts])
-    return [((a, ids_a), (b, ids_b)) for (a, b), ids_a, ids_b in zip(texts, side_a, side_b) if ids_a and ids_b]
+def _kept_pairs(
+    texts: list[tuple[str, str]], side_a: TokenArrays, side_b: TokenArrays
+) -> tuple[list[tuple[str, str]], tuple[TokenArrays, TokenArrays]]:
+    """The pairs whose sides both still have a token, and the ids of each side."""
+    keep = np.flatnonzero((side_a.lengths() > 0) & (side_b.lengths() > 0))
+    return [texts[i] for i in keep], (side_a.take(keep), side_b.take(keep))
 
 
-def _add_parallel_sides(mono: dict[str, list[Row]], pairs: dict[tuple[str, str], list[tuple[Row, Row]]]) -> None:
-    """Append to each language's rows its parallel sentences not seen yet (pairs in sorted key order)."""
-    seen = {lang: {text for text, _ in rows} for lang, rows in mono.items()}
-    for langs, rows in pairs.items():
+def _with_parallel_sides(
+    mono: dict[str, tuple[list[str], TokenArrays]],
+    pairs: dict[tuple[str, str], tuple[list[tuple[str, str]], tuple[TokenArrays, TokenArrays]]],
+) -> dict[str, TokenArrays]:
+    """Each language's monolingual ids followed by its parallel sentences not seen yet (pairs in sorted key order)."""
+    seen = {lang: set(texts) for lang, (texts, _) in mono.items()}
+    parts = {lang: [arrays] for lang, (_, arrays) in mono.items()}
+    for langs, (texts, sides) in pairs.items():
         for side, lang in enumerate(langs):
-            lang_rows, lang_seen = mono.setdefault(lang, []), seen.setdefault(lang, set())
-            for row in rows:
-                text = row[side][0]
-                if text not in lang_seen:
-                    lang_seen.add(text)
-                    lang_rows.append(row[side])
+            unseen = _first_unseen([pair[side] for pair in texts], seen.setdefault(lang, set()))
+            parts.setdefault(lang, []).append(sides[side].take(unseen))
+    return {lang: TokenArrays.concatenate(arrays) for lang, arrays in parts.items()}
 
 
-def _pair_arrays(rows: list[tuple[Row, Row]]) -> tuple[TokenArrays, TokenArrays]:
-    """The two aligned `TokenArrays` of a list of pair rows."""
-    return (
-        TokenArrays.from_lists([ids_a for (_, ids_a), _ in rows]),
-        TokenArrays.from_lists([ids_b for _, (_, ids_b) in rows]),
-    )
+def _first_unseen(texts: list[str], seen: set[str]) -> list[int]:
+    """Indices of the texts not in `seen` (first occurrence only); adds them to `seen`."""
+    indices = []
+    for i, text in enumerate(texts):
+        if text not in seen:
+            seen.add(text)
+            indices.append(i)
+    return indices

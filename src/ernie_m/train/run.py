@@ -3,6 +3,7 @@ corpus -> model -> trainer, resume, and the final Hugging Face model.
 
     OUT/run.yaml         the settings (config, corpus, init-from): what --resume continues
     OUT/tokenizer/       the tokenizer trained for the run (absent with --init-from)
+    OUT/shards/<hash>/   the corpus tokenised once, memory-mapped (see ernie_m.data.shards)
     OUT/log.jsonl        losses per objective, learning rate, tokens/s; checkpoint checksums
     OUT/checkpoints/     step-NNNNNN/ (see ernie_m.train.checkpoint)
     OUT/model/           the final model and tokenizer: transformers.AutoModel.from_pretrained(OUT/model)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +28,8 @@ from ernie_m.config import Config, config_from_dict
 from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.build import open_corpus
 from ernie_m.data.corpus import TextCorpus
-from ernie_m.data.tokenized import tokenize_corpus
+from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
+from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.model import load_model, new_model, save_pretrained
@@ -111,7 +114,7 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     """Tokenizer, tokenized corpus, model, optimizer and sampler, assembled into a Trainer."""
     config = settings.config
     tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
-    tokenized = tokenize_corpus(corpus, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel, progress and dist.is_main)
+    tokenized = _shards(settings, corpus, out_dir, progress, dist)
     if model is None:
         torch.manual_seed(config.train.seed)
         model = new_model(config.model, len(tokenizer), corpus.languages(), config.data.max_length)
@@ -131,6 +134,21 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         out_dir=out_dir,
     )
     return trainer, tokenizer
+
+
+def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist) -> TokenizedCorpus:
+    """The corpus tokenised once (by the main rank) into memory-mapped shards under OUT/shards/<fingerprint>/,
+    reused by --resume as long as neither the corpus nor the tokenizer changed."""
+    data = settings.config.data
+    tokenizer_dir = settings.init_from or out_dir / "tokenizer"
+    fingerprint = shard_fingerprint(corpus, tokenizer_dir, data.max_length - 2, data.mono_from_parallel)
+    path = out_dir / "shards" / fingerprint
+    if dist.is_main and not path.exists():
+        cores = os.cpu_count() or 1
+        workers = data.tokenize_workers or (1 if cores <= 4 else min(cores, 8))
+        write_shards(corpus, tokenizer_dir, path, data.max_length - 2, data.mono_from_parallel, workers, progress)
+    distributed.barrier(dist)
+    return read_shards(path)
 
 
 def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) -> RunSettings:
