@@ -101,3 +101,18 @@ def test_cleaning_is_counted(user_dir, tmp_path):
     removed = manifest["languages"]["ru"]["removed"]
     assert removed["placeholder"] == 1 and removed["untranslated"] + removed.get("wrong_script", 0) >= 1
     assert manifest["languages"]["ru"]["pairs"]["train"] == 1
+
+
+def test_debian_packages_are_skipped_with_a_message_where_apt_fails(user_dir, tmp_path, monkeypatch, caplog):
+    from ernie_m.data import debian
+
+    def no_apt(*args, **kwargs):
+        raise ErnieMError("apt-get not found: install apt or drop --debian-package")
+
+    monkeypatch.setattr(debian, "fetch_packages", no_apt)
+    with caplog.at_level("WARNING"):
+        manifest = build_corpus(options(user_dir, debian_packages=("libreoffice-help",)), tmp_path / "c")
+    assert "skipping Debian packages: apt-get not found" in caplog.text
+    assert manifest["languages"]["de"]["pairs"]["train"] > 0
+    with pytest.raises(ErnieMError, match="unknown source"):
+        build_corpus(options(user_dir, debian_packages=("firefox-l10n",)), tmp_path / "d")
