@@ -117,6 +117,69 @@ def pretrain(
             typer.echo(f"model saved to {model_dir} (transformers.AutoModel.from_pretrained loads it)")
 
 
+@app.command()
+def evaluate(
+    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll or tatoeba.")],
+    model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
+    data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
+    out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
+    setting: Annotated[str, typer.Option(help="transfer (train en) or translate-train-all.")] = "transfer",
+    languages: Annotated[str, typer.Option(help="Comma-separated; default: every language of the task.")] = "",
+    train_split: Annotated[str, typer.Option(help="File split to fine-tune on.")] = "train",
+    dev_split: Annotated[str, typer.Option(help="File split for model selection (English).")] = "dev",
+    test_split: Annotated[str, typer.Option(help="File split to score.")] = "test",
+    epochs: Annotated[int, typer.Option()] = 2,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    lr: Annotated[float, typer.Option()] = 2e-5,
+    layer_decay: Annotated[float, typer.Option(help="Layer-wise learning-rate decay (ERNIE-M base: 0.8).")] = 0.8,
+    max_length: Annotated[int, typer.Option()] = 128,
+    max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Fine-tune (or, for tatoeba, only encode) and score a model per language; write JSON, table and chart."""
+    from ernie_m.evaluate.finetune import FinetuneConfig
+    from ernie_m.evaluate.report import language_table, write_report
+    from ernie_m.evaluate.tasks import EvalSettings, run_task
+
+    with _errors():
+        settings = EvalSettings(
+            task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
+            train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
+            finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length, seed=seed),
+            progress=progress,
+        )
+        result = run_task(settings)
+        files = write_report(result, out)
+        typer.echo(language_table(result))
+        typer.echo("written: " + ", ".join(str(f) for f in files))
+
+
+@app.command()
+def encode(
+    model: Annotated[Path, typer.Option(help="A model directory with its tokenizer.")],
+    input: Annotated[Path, typer.Option(help="UTF-8 text, one sentence a line.")],
+    out: Annotated[Path, typer.Option(help="Where to write the (N, hidden) float32 array (.npy).")],
+    layer: Annotated[Optional[int], typer.Option(help="Hidden layer (0 = embeddings); default: XTREME's 8 of 12, scaled.")] = None,
+    pooling: Annotated[str, typer.Option(help="mean or cls.")] = "mean",
+    batch_size: Annotated[int, typer.Option()] = 64,
+) -> None:
+    """Turn sentences into vectors (the embedding behind Tatoeba and BUCC)."""
+    import numpy as np
+
+    from ernie_m.data.corpus import read_corpus_lines
+    from ernie_m.evaluate.encode import encode_dir
+
+    with _errors():
+        sentences = read_corpus_lines(input)
+        vectors = encode_dir(model, sentences, layer=layer, pooling=pooling, batch_size=batch_size)
+        partial = out.with_name(f".{out.name}.partial")
+        with open(partial, "wb") as stream:
+            np.save(stream, vectors)
+        partial.replace(out)
+        typer.echo(f"{vectors.shape[0]:,} vectors of {vectors.shape[1]} dimensions written to {out}")
+
+
 @contextmanager
 def _errors():
     """Turn ErnieMError into `error: ...` on stderr and exit status 2."""

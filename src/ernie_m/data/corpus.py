@@ -83,6 +83,13 @@ def read_corpus_dir(path: Path, on_error: str = "fail", skipped: Counter | None 
     return corpus
 
 
+def read_corpus_lines(file: Path) -> list[str]:
+    """The non-blank lines of one text file (plain, .gz or .xz); an error names a bad line."""
+    if not Path(file).is_file():
+        raise ErnieMError(f"{file}: file not found")
+    return [line for line in _LineReader("fail", Counter()).lines(Path(file)) if line]
+
+
 def _find_corpus_files(directory: Path):
     """[(file, lang)] monolingual, [((file_a, file_b), (a, b))] aligned pairs, [(file, (a, b))] TSV."""
     mono, parallel_stems, tsv = [], {}, []

@@ -1,0 +1,1 @@
+"""Evaluation: readers of the official formats, fine-tuning, metrics, retrieval, reports."""

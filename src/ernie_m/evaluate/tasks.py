@@ -1,0 +1,178 @@
+"""The evaluation tasks, as the paper and XTREME run them, each a function from settings to scores.
+
+    classification (XNLI, PAWS-X)  fine-tune a sequence-classification head, accuracy per language
+    NER (CoNLL)                    fine-tune a token-classification head, entity F1 per language
+    Tatoeba                        no fine-tuning: mean-pooled middle layer, cosine nearest neighbour
+
+Settings: cross-lingual transfer (train on English, select on English dev, test every language)
+or translate-train-all (train on every language's training file, select on English dev).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ernie_m.errors import ErnieMError
+from ernie_m.evaluate import readers
+from ernie_m.evaluate.finetune import (
+    FinetuneConfig,
+    finetune,
+    pair_features,
+    predict_labels,
+    predict_tags,
+    tagged_features,
+)
+from ernie_m.evaluate.metrics import accuracy, entity_f1, retrieval_accuracy
+
+LANGUAGES = {
+    "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
+    "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
+    "conll": ("de", "en", "es", "nl"),
+}
+SETTINGS = ("transfer", "translate-train-all")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    task: str
+    model_dir: Path
+    data_dir: Path
+    languages: tuple[str, ...] = ()  # empty: every language of the task
+    setting: str = "transfer"
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    max_train_examples: int | None = None
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    progress: bool = True
+
+    def task_languages(self) -> tuple[str, ...]:
+        known = LANGUAGES.get(self.task, ())
+        unknown = [lang for lang in self.languages if known and lang not in known]
+        if unknown:
+            raise ErnieMError(f"{self.task}: no {', '.join(unknown)} data in this task; its languages: {', '.join(known)}")
+        return self.languages or known
+
+
+def classification(settings: EvalSettings) -> dict:
+    """XNLI or PAWS-X: accuracy per language."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    labels = readers.XNLI_LABELS if settings.task == "xnli" else readers.PAWSX_LABELS
+    languages = settings.task_languages()
+
+    def read(split: str, lang: str) -> list[readers.SentencePair]:
+        return readers.read_sentence_pairs(readers.task_files(settings.task, settings.data_dir, split, lang), labels, lang)
+
+    tokenizer = _tokenizer(settings.model_dir)
+    length = settings.finetune.max_length
+    train = _training_examples(settings, languages, read)
+    model = AutoModelForSequenceClassification.from_pretrained(settings.model_dir, num_labels=len(labels))
+    dev = pair_features(tokenizer, read(settings.dev_split, "en"), length)
+
+    def score(model, features: list[dict]) -> float:
+        return accuracy(predict_labels(model, features, 64, tokenizer.pad_token_id), [f["labels"] for f in features])
+
+    model, dev_scores = finetune(model, pair_features(tokenizer, train, length), lambda m: score(m, dev), settings.finetune,
+                                 tokenizer.pad_token_id, settings.progress)
+    scores = {lang: score(model, pair_features(tokenizer, read(settings.test_split, lang), length)) for lang in languages}
+    return _result(settings, "accuracy", scores, dev_scores)
+
+
+def ner(settings: EvalSettings) -> dict:
+    """CoNLL-2002/2003: entity-level F1 per language, labels on first sub-tokens."""
+    from transformers import AutoModelForTokenClassification
+
+    languages = settings.task_languages()
+
+    def read(split: str, lang: str) -> list[readers.TaggedSentence]:
+        return readers.read_conll(readers.task_files("conll", settings.data_dir, split, lang))
+
+    tokenizer = _tokenizer(settings.model_dir)
+    train = _training_examples(settings, languages, read)
+    tags = sorted({tag for sentence in train for tag in sentence.tags} | {"O"})
+    tag_ids = {tag: i for i, tag in enumerate(tags)}
+    length = settings.finetune.max_length
+    model = AutoModelForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(tags))
+
+    def score(model, sentences) -> float:
+        known = [_known_tags(s, tag_ids) for s in sentences]
+        features, word_ids = tagged_features(tokenizer, known, tag_ids, length)
+        predicted = predict_tags(model, features, word_ids, tags, [len(s.tokens) for s in sentences], 64, tokenizer.pad_token_id)
+        return entity_f1(predicted, [list(s.tags) for s in sentences])
+
+    dev = read(settings.dev_split, "en")
+    features, _ = tagged_features(tokenizer, train, tag_ids, length)
+    model, dev_scores = finetune(model, features, lambda m: score(m, dev), settings.finetune, tokenizer.pad_token_id, settings.progress)
+    scores = {lang: score(model, read(settings.test_split, lang)) for lang in languages}
+    return _result(settings, "entity F1", scores, dev_scores)
+
+
+def tatoeba(settings: EvalSettings, layer: int | None = None) -> dict:
+    """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
+    from ernie_m.evaluate.encode import encode, load_encoder
+
+    if not settings.languages:
+        raise ErnieMError("tatoeba: name the languages to score (--languages de,fr,...)")
+    model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
+    scores = {}
+    for lang in settings.languages:
+        source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
+        source, english = readers.read_tatoeba(source_file, english_file)
+        x = _unit(encode(source, model, tokenizer, layer=layer, progress=settings.progress))
+        y = _unit(encode(english, model, tokenizer, layer=layer, progress=settings.progress))
+        similarity = x @ y.T
+        scores[f"{lang}->en"] = retrieval_accuracy(similarity)
+        scores[f"en->{lang}"] = retrieval_accuracy(similarity.T)
+    return _result(settings, "accuracy", scores, [])
+
+
+TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "tatoeba": tatoeba}
+
+
+def run_task(settings: EvalSettings) -> dict:
+    if settings.task not in TASKS:
+        raise ErnieMError(f"unknown task {settings.task!r}; known: {', '.join(TASKS)}")
+    if settings.setting not in SETTINGS:
+        raise ErnieMError(f"unknown setting {settings.setting!r}; known: {', '.join(SETTINGS)}")
+    return TASKS[settings.task](settings)
+
+
+def _training_examples(settings: EvalSettings, languages: tuple[str, ...], read) -> list:
+    """English training data (transfer), or every language's (translate-train-all); optionally capped."""
+    train_languages = ("en",) if settings.setting == "transfer" else languages
+    examples = [example for lang in train_languages for example in read(settings.train_split, lang)]
+    if settings.max_train_examples and len(examples) > settings.max_train_examples:
+        chosen = np.random.default_rng(settings.finetune.seed).choice(len(examples), settings.max_train_examples, replace=False)
+        examples = [examples[i] for i in sorted(chosen)]
+    return examples
+
+
+def _known_tags(sentence: readers.TaggedSentence, tag_ids: dict[str, int]) -> readers.TaggedSentence:
+    """Tags the training data never had are scored as they are, but fed to the model as "O"."""
+    return readers.TaggedSentence(sentence.tokens, tuple(tag if tag in tag_ids else "O" for tag in sentence.tags))
+
+
+def _tokenizer(model_dir: Path):
+    from ernie_m.data.tokenizer import load_tokenizer
+
+    return load_tokenizer(model_dir)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:
+    return {
+        "task": settings.task,
+        "setting": settings.setting if settings.task != "tatoeba" else "zero-shot",
+        "model": str(settings.model_dir),
+        "metric": metric,
+        "scores": scores,
+        "average": float(np.mean(list(scores.values()))),
+        "dev_scores": dev_scores,
+    }
