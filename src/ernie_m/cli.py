@@ -119,7 +119,7 @@ def pretrain(
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll or tatoeba.")],
+    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, tatoeba or bucc.")],
     model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
@@ -137,7 +137,7 @@ def evaluate(
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Fine-tune (or, for tatoeba, only encode) and score a model per language; write JSON, table and chart."""
+    """Fine-tune (or, for tatoeba and bucc, only encode) and score a model per language; write JSON, table and chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
     from ernie_m.evaluate.report import language_table, write_report
     from ernie_m.evaluate.tasks import EvalSettings, run_task
@@ -153,6 +153,17 @@ def evaluate(
         files = write_report(result, out)
         typer.echo(language_table(result))
         typer.echo("written: " + ", ".join(str(f) for f in files))
+
+
+@app.command()
+def report(results: Annotated[Path, typer.Argument(help="A directory of `ernie-m evaluate` results.")]) -> None:
+    """One summary table across every task result in a directory."""
+    from ernie_m.evaluate.report import summary_table
+
+    with _errors():
+        if not results.is_dir():
+            raise ErnieMError(f"{results}: no such results directory")
+        typer.echo(summary_table(results))
 
 
 @app.command()

@@ -78,3 +78,19 @@ def test_short_finetune_on_real_files(task, languages, tiny_model, tmp_path):
     saved = json.loads(next(out.glob("*.json")).read_text())
     assert list(saved["scores"]) == languages.split(",") and len(saved["dev_scores"]) == 1
     assert all(0 <= score <= 100 for score in saved["scores"].values())
+
+
+def test_bucc_on_written_files(tiny_model, tmp_path):
+    data = tmp_path / "bucc2018" / "de-en"
+    data.mkdir(parents=True)
+    for split in ("sample", "training"):
+        german, english = sentences("de", 40, seed=3), sentences("en", 60, seed=4)
+        (data / f"de-en.{split}.de").write_text("".join(f"de-{i}\t{s}\n" for i, s in enumerate(german)), encoding="utf-8")
+        (data / f"de-en.{split}.en").write_text("".join(f"en-{i}\t{s}\n" for i, s in enumerate(english)), encoding="utf-8")
+        (data / f"de-en.{split}.gold").write_text("".join(f"de-{i}\ten-{i}\n" for i in range(10)), encoding="utf-8")
+    out = tmp_path / "results"
+    evaluate("bucc", "--model", str(tiny_model), "--data", str(tmp_path), "--languages", "de", "--out", str(out))
+    saved = json.loads((out / "bucc-zero-shot.json").read_text())
+    assert saved["metric"] == "F1" and 0 <= saved["scores"]["de"] <= 100
+    summary = CliRunner().invoke(app, ["report", str(out)])
+    assert summary.exit_code == 0 and "| bucc | zero-shot | F1 | 1 |" in summary.output

@@ -3,6 +3,7 @@
     classification (XNLI, PAWS-X)  fine-tune a sequence-classification head, accuracy per language
     NER (CoNLL)                    fine-tune a token-classification head, entity F1 per language
     Tatoeba                        no fine-tuning: mean-pooled middle layer, cosine nearest neighbour
+    BUCC                           no fine-tuning: margin-based mining, threshold tuned on dev, F1
 
 Settings: cross-lingual transfer (train on English, select on English dev, test every language)
 or translate-train-all (train on every language's training file, select on English dev).
@@ -25,7 +26,7 @@ from ernie_m.evaluate.finetune import (
     predict_tags,
     tagged_features,
 )
-from ernie_m.evaluate.metrics import accuracy, entity_f1, retrieval_accuracy
+from ernie_m.evaluate.metrics import accuracy, best_threshold, bucc_f1, entity_f1, mine_pairs, retrieval_accuracy
 
 LANGUAGES = {
     "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
@@ -130,7 +131,29 @@ def tatoeba(settings: EvalSettings, layer: int | None = None) -> dict:
     return _result(settings, "accuracy", scores, [])
 
 
-TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "tatoeba": tatoeba}
+def bucc(settings: EvalSettings, layer: int | None = None) -> dict:
+    """Parallel-sentence mining: ratio-margin (k=4) candidates, the threshold tuned on dev (BUCC's
+    sample set), F1 on test (its training set, whose gold is public)."""
+    from ernie_m.evaluate.encode import encode, load_encoder
+
+    if not settings.languages:
+        raise ErnieMError("bucc: name the languages to score (--languages de,fr,ru,zh)")
+    model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
+
+    def candidates(split: str, lang: str):
+        foreign, english, gold = readers.read_bucc(settings.data_dir, lang, split)
+        x = _unit(encode(list(foreign.values()), model, tokenizer, layer=layer, progress=settings.progress))
+        y = _unit(encode(list(english.values()), model, tokenizer, layer=layer, progress=settings.progress))
+        return mine_pairs(list(foreign), x, list(english), y, k=4), gold
+
+    scores = {}
+    for lang in settings.languages:
+        threshold = best_threshold(*candidates(settings.dev_split, lang))
+        scores[lang] = bucc_f1(*candidates(settings.test_split, lang), threshold)["f1"]
+    return _result(settings, "F1", scores, [])
+
+
+TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "tatoeba": tatoeba, "bucc": bucc}
 
 
 def run_task(settings: EvalSettings) -> dict:
@@ -169,7 +192,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:
     return {
         "task": settings.task,
-        "setting": settings.setting if settings.task != "tatoeba" else "zero-shot",
+        "setting": "zero-shot" if settings.task in ("tatoeba", "bucc") else settings.setting,
         "model": str(settings.model_dir),
         "metric": metric,
         "scores": scores,
