@@ -135,6 +135,7 @@ def evaluate(
     max_length: Annotated[int, typer.Option()] = 128,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Fine-tune (or, for tatoeba and bucc, only encode) and score a model per language; write JSON, table and chart."""
@@ -143,14 +144,18 @@ def evaluate(
     from ernie_m.evaluate.tasks import EvalSettings, run_task
 
     with _errors():
+        checkpoint = out / ".finetune" / f"{task}-{setting}.pt"
+        if not resume:
+            checkpoint.unlink(missing_ok=True)
         settings = EvalSettings(
             task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
             train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
             finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length, seed=seed),
-            progress=progress,
+            progress=progress, checkpoint=checkpoint,
         )
         result = run_task(settings)
         files = write_report(result, out)
+        checkpoint.unlink(missing_ok=True)
         typer.echo(language_table(result))
         typer.echo("written: " + ", ".join(str(f) for f in files))
 

@@ -14,6 +14,7 @@ from transformers import XLMRobertaConfig, XLMRobertaModel
 from ernie_m.config import ModelConfig
 from ernie_m.data.tokenizer import train_tokenizer
 from ernie_m.errors import ErnieMError
+from ernie_m.evaluate import encode as encode_module
 from ernie_m.evaluate.encode import default_layer, encode, encode_dir, load_encoder
 from ernie_m.model import new_model, save_pretrained
 
@@ -89,7 +90,9 @@ def test_shape_and_dtype(loaded):
     assert encode([], model, tokenizer).shape == (0, HIDDEN)
 
 
-def test_rows_follow_input_order_despite_length_sorting(loaded):
+@pytest.mark.parametrize("fetch_every", [2, 32])  # 5 batches: fetched in three groups, or in one
+def test_rows_follow_input_order_despite_length_sorting(loaded, monkeypatch, fetch_every):
+    monkeypatch.setattr(encode_module, "FETCH_EVERY", fetch_every)
     model, tokenizer = loaded
     sentences = make_sentences(40, seed=2)
     vectors = encode(sentences, model, tokenizer, batch_size=8)

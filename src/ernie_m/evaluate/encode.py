@@ -31,6 +31,9 @@ from ernie_m.errors import ErnieMError
 
 POOLINGS = ("mean", "cls")
 XTREME_LAYER, XTREME_DEPTH = 8, 12
+# Batches whose embeddings are copied to the host at once. A copy waits for the GPU; copying each batch
+# would stop the host from preparing the next batch while the GPU still computes this one.
+FETCH_EVERY = 32
 
 
 def default_layer(num_hidden_layers: int) -> int:
@@ -110,6 +113,7 @@ def encode(
     order = np.argsort([-len(row) for row in ids], kind="stable")  # longest first; ties keep input order
     device = next(model.parameters()).device
     out = np.empty((len(ids), config.hidden_size), dtype=np.float32)
+    pending: list[tuple[np.ndarray, torch.Tensor]] = []  # (rows, pooled on the device), fetched together
     with torch.inference_mode(), _up_to_layer(model, layer), tqdm(
         total=len(ids), desc="encode", unit="sent", disable=not progress
     ) as bar:
@@ -119,8 +123,11 @@ def encode(
             types = None if language_id is None else torch.full_like(input_ids, language_id)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 hidden = model(input_ids=input_ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-            out[chosen] = _pool(hidden.float(), mask, pooling).cpu().numpy()
+            pending.append((chosen, _pool(hidden.float(), mask, pooling)))
+            if len(pending) == FETCH_EVERY:
+                _fetch(pending, out)
             bar.update(len(chosen))
+        _fetch(pending, out)
     return out
 
 
@@ -136,6 +143,14 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tenso
         return hidden[:, 0]
     weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1)  # every row has at least <s> and </s>
+
+
+def _fetch(pending: list[tuple[np.ndarray, torch.Tensor]], out: np.ndarray) -> None:
+    """Copy the pending (rows, (B, H) embeddings) into `out` at their rows; empty the list."""
+    if pending:
+        rows = np.concatenate([chosen for chosen, _ in pending])
+        out[rows] = torch.cat([pooled for _, pooled in pending]).cpu().numpy()
+        pending.clear()
 
 
 def _pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

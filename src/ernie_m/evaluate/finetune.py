@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,21 +89,29 @@ def finetune(
     config: FinetuneConfig,
     pad_id: int,
     progress: bool = True,
+    checkpoint: Path | None = None,
 ) -> tuple[torch.nn.Module, list[float]]:
     """Train on `train` features; after each epoch score the model with `select` (higher is better)
-    and keep the best epoch's weights. Returns the best model and the score of every epoch."""
+    and keep the best epoch's weights. Returns the best model and the score of every epoch.
+
+    With `checkpoint`, the state after each epoch is saved there (atomically), and a run that finds
+    one continues after its last finished epoch; epoch e's example order is seeded by (seed, e).
+    """
     device = device_of(config.device)
-    torch.manual_seed(config.seed)
     model.to(device).train()
     optimizer = layerwise_optimizer(model, config)
-    steps = config.epochs * math.ceil(len(train) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    steps = config.epochs * steps_per_epoch
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
-    rng = np.random.default_rng(config.seed)
-    scores, best, best_state = [], -math.inf, None
-    bar = tqdm(total=steps, desc="fine-tune", unit="step", disable=not progress)
-    for _ in range(config.epochs):
+    state = {"epoch": 0, "scores": [], "best": -math.inf, "best_model": None}
+    if checkpoint is not None and checkpoint.is_file():
+        state = _restore(checkpoint, model, optimizer, scheduler, device)
+    bar = tqdm(total=steps, initial=state["epoch"] * steps_per_epoch, desc="fine-tune", unit="step", disable=not progress)
+    for epoch in range(state["epoch"], config.epochs):
         model.train()
-        for batch in batches(train, config.batch_size, pad_id, rng.permutation(len(train))):
+        torch.manual_seed(config.seed * 1_000 + epoch)  # dropout: epoch e draws the same masks, resumed or not
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train))
+        for batch in batches(train, config.batch_size, pad_id, order):
             with _autocast(device):
                 loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
@@ -111,12 +121,30 @@ def finetune(
             optimizer.zero_grad(set_to_none=True)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        scores.append(select(model))
-        if scores[-1] > best:
-            best, best_state = scores[-1], copy.deepcopy(model.state_dict())
+        state["scores"].append(select(model))
+        if state["scores"][-1] > state["best"]:
+            state["best"], state["best_model"] = state["scores"][-1], copy.deepcopy(model.state_dict())
+        state["epoch"] = epoch + 1
+        if checkpoint is not None:
+            _save(checkpoint, state, model, optimizer, scheduler)
     bar.close()
-    model.load_state_dict(best_state)
-    return model, scores
+    model.load_state_dict(state["best_model"])
+    return model, state["scores"]
+
+
+def _save(path: Path, state: dict, model, optimizer, scheduler) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial)
+    os.replace(partial, path)
+
+
+def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(saved.pop("model"))
+    optimizer.load_state_dict(saved.pop("optimizer"))
+    scheduler.load_state_dict(saved.pop("scheduler"))
+    return saved
 
 
 def _autocast(device: torch.device):

@@ -49,6 +49,7 @@ class EvalSettings:
     max_train_examples: int | None = None
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     progress: bool = True
+    checkpoint: Path | None = None  # where fine-tuning keeps its state after each epoch, to resume
 
     def task_languages(self) -> tuple[str, ...]:
         known = LANGUAGES.get(self.task, ())
@@ -78,7 +79,7 @@ def classification(settings: EvalSettings) -> dict:
         return accuracy(predict_labels(model, features, 64, tokenizer.pad_token_id), [f["labels"] for f in features])
 
     model, dev_scores = finetune(model, pair_features(tokenizer, train, length), lambda m: score(m, dev), settings.finetune,
-                                 tokenizer.pad_token_id, settings.progress)
+                                 tokenizer.pad_token_id, settings.progress, settings.checkpoint)
     scores = {lang: score(model, pair_features(tokenizer, read(settings.test_split, lang), length)) for lang in languages}
     return _result(settings, "accuracy", scores, dev_scores)
 
@@ -107,7 +108,8 @@ def ner(settings: EvalSettings) -> dict:
 
     dev = read(settings.dev_split, "en")
     features, _ = tagged_features(tokenizer, train, tag_ids, length)
-    model, dev_scores = finetune(model, features, lambda m: score(m, dev), settings.finetune, tokenizer.pad_token_id, settings.progress)
+    model, dev_scores = finetune(model, features, lambda m: score(m, dev), settings.finetune, tokenizer.pad_token_id,
+                                 settings.progress, settings.checkpoint)
     scores = {lang: score(model, read(settings.test_split, lang)) for lang in languages}
     return _result(settings, "entity F1", scores, dev_scores)
 
