@@ -93,38 +93,42 @@ def base_model(vocab_size: int, layers: int, hidden: int, device: torch.device) 
     return XLMRobertaModel(config, add_pooling_layer=False).to(device).eval()
 
 
+HEADER = ("run", "sentences", "sentences/s", "tokens/s", "time", "other load")
+
+
+def row(name: str, sentences: int, tokens: int, clock: Clock) -> tuple:
+    per_second = f"{tokens / clock.seconds:,.0f}" if tokens else ""
+    return (name, f"{sentences:,}", f"{sentences / clock.seconds:,.0f}", per_second, f"{clock.seconds:.2f} s", clock.other_load)
+
+
 def throughput_rows(model, tokenizer, args: argparse.Namespace) -> list[tuple]:
     sentences = synthetic_sentences(args.sentences, seed=1)
-    tokens = sum(len(row) for row in tokenizer(sentences)["input_ids"])
-    middle = round(8 * args.layers / 12)
-    runs = [
-        (f"layer {middle}, sorted by length", lambda: encode(sentences, model, tokenizer, batch_size=args.batch)),
-        (f"layer {args.layers}, sorted by length", lambda: encode(sentences, model, tokenizer, layer=args.layers, batch_size=args.batch)),
-        (f"layer {middle}, input order", lambda: in_input_order(sentences, model, tokenizer, args.batch)),
-    ]
-    if model.device.type == "cuda":
-        runs[1][1]()  # untimed whole-model pass: the first batch of each new length pays for kernel selection
-    rows = [tokenizer_row(tokenizer, sentences, tokens)]
-    for name, run in runs:
+    tokens = sum(len(ids) for ids in tokenizer(sentences)["input_ids"])
+    middle, last = round(8 * args.layers / 12), args.layers
+    runs = {
+        "tokenizer only": lambda: tokenizer(sentences, truncation=True, max_length=128),  # the host's share
+        f"layer {middle}, sorted by length": lambda: encode(sentences, model, tokenizer, batch_size=args.batch),
+        f"layer {last}, sorted by length": lambda: encode(sentences, model, tokenizer, layer=last, batch_size=args.batch),
+        f"layer {middle}, input order": lambda: in_input_order(sentences, model, tokenizer, args.batch),
+    }
+    if model.device.type == "cuda":  # untimed whole-model pass: the first batch of each new length picks kernels
+        encode(sentences, model, tokenizer, layer=last, batch_size=args.batch)
+    rows = []
+    for name, run in runs.items():
         with Clock() as clock:
             run()
-        rows.append((name, f"{len(sentences):,}", f"{len(sentences) / clock.seconds:,.0f}", f"{tokens / clock.seconds:,.0f}", f"{clock.seconds:.1f} s", clock.other_load))
+        rows.append(row(name, len(sentences), tokens, clock))
     return rows
-
-
-def tokenizer_row(tokenizer, sentences: list[str], tokens: int) -> tuple:
-    """The host-side share of `encode`: its one tokenizer call (no model)."""
-    with Clock() as clock:
-        tokenizer(sentences, truncation=True, max_length=128)
-    return ("tokenizer only", f"{len(sentences):,}", f"{len(sentences) / clock.seconds:,.0f}", f"{tokens / clock.seconds:,.0f}", f"{clock.seconds:.2f} s", clock.other_load)
 
 
 def in_input_order(sentences: list[str], model, tokenizer, batch: int) -> np.ndarray:
     """Batches of consecutive sentences: `encode` sorts only within each call."""
-    return np.concatenate([encode(sentences[i : i + batch], model, tokenizer, batch_size=batch) for i in range(0, len(sentences), batch)])
+    chunks = [sentences[i : i + batch] for i in range(0, len(sentences), batch)]
+    return np.concatenate([encode(chunk, model, tokenizer, batch_size=batch) for chunk in chunks])
 
 
 def tatoeba_row(model, tokenizer, args: argparse.Namespace) -> tuple[tuple, dict]:
+    """Encode both sides, cosine similarity, nearest neighbour in both directions."""
     source, english = synthetic_sentences(args.pair, seed=2), synthetic_sentences(args.pair, seed=3)
     with Clock() as total:
         with Clock() as encoding:
@@ -135,37 +139,45 @@ def tatoeba_row(model, tokenizer, args: argparse.Namespace) -> tuple[tuple, dict
             similarity = x @ y.T  # (N, N) cosine
             found = (similarity.argmax(axis=1), similarity.argmax(axis=0))  # X->en, en->X
     assert all(f.shape == (args.pair,) for f in found)
+    name = f"Tatoeba pair {args.pair:,} x {args.pair:,} (encode {encoding.seconds:.2f} s + score {1000 * scoring.seconds:.0f} ms)"
     timing = {"encode_s": encoding.seconds, "score_s": scoring.seconds, "total_s": total.seconds}
-    what = f"{args.pair:,} x {args.pair:,}: encode {encoding.seconds:.1f} s + score {1000 * scoring.seconds:.0f} ms"
-    return ("Tatoeba pair", f"2 x {args.pair:,}", f"{2 * args.pair / total.seconds:,.0f}", "", f"{total.seconds:.1f} s ({what})", total.other_load), timing
+    return row(name, 2 * args.pair, 0, total), timing
 
 
 def markdown(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, bf16 autocast"
+    return f"CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, fp32"
 
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as work:
         tokenizer = train_tokenizer(synthetic_sentences(20_000, seed=0), Path(work) / "tokenizer", vocab_size=args.vocab)
     model = base_model(len(tokenizer), args.layers, args.hidden, device)
-    encode(synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch)  # warm-up: allocator, kernels
+    encode(synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch)  # warm-up: allocator, threads
     rows = throughput_rows(model, tokenizer, args)
     pair, timing = tatoeba_row(model, tokenizer, args)
     rows.append(pair)
-    mean_tokens = np.mean([len(r) for r in tokenizer(synthetic_sentences(args.sentences, seed=1))["input_ids"]])
-    where = torch.cuda.get_device_name(device) + ", bf16 autocast" if device.type == "cuda" else f"CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, fp32"
-    print(f"- device: {where}; torch {torch.__version__}, Python {platform.python_version()}")
-    print(f"- model: random XLM-R, {args.layers} layers x {args.hidden}, vocab {len(tokenizer):,} (trained here; base XLM-R has 250,002)")
-    print(f"- sentences: synthetic, {mean_tokens:.1f} tokens each on average (specials included); batch {args.batch}, mean pooling")
+    mean_tokens = np.mean([len(ids) for ids in tokenizer(synthetic_sentences(args.sentences, seed=1))["input_ids"]])
+    print(f"- device: {describe(device)}; torch {torch.__version__}, Python {platform.python_version()}")
+    print(f"- model: random XLM-R, {args.layers} layers x {args.hidden}, vocab {len(tokenizer):,} "
+          "(a tokenizer trained here; XLM-R base has 250,002)")  # fmt: skip
+    print(f"- sentences: synthetic, {mean_tokens:.1f} tokens on average (specials included); batch {args.batch}, mean pooling")
     print("- other load: cores used by other processes during the row; near 0, or the figure suffers\n")
-    header = ("run", "sentences", "sentences/s", "tokens/s", "time", "other load")
-    print(markdown(header, rows))
+    print(markdown(HEADER, rows))
     if args.out:
-        args.out.write_text(json.dumps({"device": where, "mean_tokens": float(mean_tokens), "rows": [dict(zip(header, r)) for r in rows], "tatoeba": timing}, indent=2))
+        result = {"device": describe(device), "mean_tokens": float(mean_tokens), "tatoeba": timing}
+        args.out.write_text(json.dumps({**result, "rows": [dict(zip(HEADER, r)) for r in rows]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def pretrain(
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, tatoeba or bucc.")],
+    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba or bucc.")],
     model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
@@ -132,7 +132,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option()] = 32,
     lr: Annotated[float, typer.Option()] = 2e-5,
     layer_decay: Annotated[float, typer.Option(help="Layer-wise learning-rate decay (ERNIE-M base: 0.8).")] = 0.8,
-    max_length: Annotated[int, typer.Option()] = 128,
+    max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
@@ -150,7 +150,7 @@ def evaluate(
         settings = EvalSettings(
             task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
             train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
-            finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length, seed=seed),
+            finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length or (384 if task == "mlqa" else 128), seed=seed),
             progress=progress, checkpoint=checkpoint,
         )
         result = run_task(settings)

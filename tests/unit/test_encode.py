@@ -176,13 +176,18 @@ def test_directory_without_model(tmp_path, xlmr_dir):
         load_encoder(tmp_path)
 
 
-def test_weights_that_do_not_fit_the_config(tmp_path, xlmr_dir):
-    """A checkpoint with fewer layers than its config says would leave a layer random: refused."""
+@pytest.mark.parametrize(
+    "change, message",
+    [({"num_hidden_layers": LAYERS + 1}, "lacks 16 encoder weights"), ({"intermediate_size": 48}, "shapes differ")],
+)
+def test_weights_that_do_not_fit_the_config(tmp_path, xlmr_dir, change, message):
+    """A config.json that promises more layers (one would stay random) or other shapes: refused."""
     shutil.copytree(xlmr_dir, tmp_path / "model")
     config = XLMRobertaConfig.from_pretrained(xlmr_dir)
-    config.num_hidden_layers = LAYERS + 1
+    for key, value in change.items():
+        setattr(config, key, value)
     config.save_pretrained(tmp_path / "model")
-    with pytest.raises(ErnieMError, match="lacks or misshapes"):
+    with pytest.raises(ErnieMError, match=message):
         load_encoder(tmp_path / "model")
 
 

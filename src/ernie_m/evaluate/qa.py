@@ -56,8 +56,8 @@ def _cut_question(tokenizer, question: str, budget: int) -> str:
         encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
         if len(encoded["input_ids"]) <= budget:
             return question
-        # A prefix may tokenise differently, hence the loop until it fits.
-        question = question[: encoded["offset_mapping"][budget][0]].rstrip()
+        # A prefix may tokenise differently, hence the loop until it fits; each turn drops a character at least.
+        question = question[: min(encoded["offset_mapping"][budget][0], len(question) - 1)].rstrip()
 
 
 def _windows(

@@ -2,6 +2,7 @@
 
     classification (XNLI, PAWS-X)  fine-tune a sequence-classification head, accuracy per language
     NER (CoNLL)                    fine-tune a token-classification head, entity F1 per language
+    MLQA                           fine-tune an extractive-QA head on SQuAD v1.1, F1 and EM per language
     Tatoeba                        no fine-tuning: mean-pooled middle layer, cosine nearest neighbour
     BUCC                           no fine-tuning: margin-based mining, threshold tuned on dev, F1
 
@@ -26,12 +27,13 @@ from ernie_m.evaluate.finetune import (
     predict_tags,
     tagged_features,
 )
-from ernie_m.evaluate.metrics import accuracy, best_threshold, bucc_f1, entity_f1, mine_pairs, retrieval_accuracy
+from ernie_m.evaluate.metrics import accuracy, best_threshold, bucc_f1, entity_f1, mine_pairs, retrieval_accuracy, squad_scores
 
 LANGUAGES = {
     "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
     "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
     "conll": ("de", "en", "es", "nl"),
+    "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
 }
 SETTINGS = ("transfer", "translate-train-all")
 
@@ -114,6 +116,39 @@ def ner(settings: EvalSettings) -> dict:
     return _result(settings, "entity F1", scores, dev_scores)
 
 
+def mlqa(settings: EvalSettings) -> dict:
+    """MLQA: extractive QA fine-tuned on SQuAD v1.1 (English), windows of 384 tokens with stride 128;
+    F1 per language (exact match alongside), with MLQA's normalisation."""
+    from transformers import AutoModelForQuestionAnswering
+
+    from ernie_m.evaluate import qa
+
+    if settings.setting != "transfer":
+        raise ErnieMError("mlqa: only the cross-lingual transfer setting (train on SQuAD v1.1) is supported")
+    languages = settings.task_languages()
+    tokenizer = _tokenizer(settings.model_dir)
+    length, pad = settings.finetune.max_length, tokenizer.pad_token_id
+
+    def read(split: str, lang: str) -> list[readers.QAExample]:
+        task = "squad" if split == "train" else "mlqa"  # MLQA has no training split: XTREME trains on SQuAD
+        return readers.read_squad(readers.task_files(task, settings.data_dir, split, lang))
+
+    def score(model, examples: list[readers.QAExample], lang: str) -> dict[str, float]:
+        features, windows = qa.eval_features(tokenizer, examples, length)
+        answers = qa.predict_answers(model, features, windows, examples, 32, pad)
+        return squad_scores(answers, qa.gold_answers(examples), lang)
+
+    train = _training_examples(settings, languages, read)
+    dev = read(settings.dev_split, "en")
+    model = AutoModelForQuestionAnswering.from_pretrained(settings.model_dir)
+    model, dev_scores = finetune(model, qa.train_features(tokenizer, train, length), lambda m: score(m, dev, "en")["f1"],
+                                 settings.finetune, pad, settings.progress, settings.checkpoint)
+    results = {lang: score(model, read(settings.test_split, lang), lang) for lang in languages}
+    result = _result(settings, "F1", {lang: r["f1"] for lang, r in results.items()}, dev_scores)
+    result["exact_match"] = {lang: r["exact_match"] for lang, r in results.items()}
+    return result
+
+
 def tatoeba(settings: EvalSettings, layer: int | None = None) -> dict:
     """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
     from ernie_m.evaluate.encode import encode, load_encoder
@@ -155,7 +190,7 @@ def bucc(settings: EvalSettings, layer: int | None = None) -> dict:
     return _result(settings, "F1", scores, [])
 
 
-TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "tatoeba": tatoeba, "bucc": bucc}
+TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "mlqa": mlqa, "tatoeba": tatoeba, "bucc": bucc}
 
 
 def run_task(settings: EvalSettings) -> dict:
