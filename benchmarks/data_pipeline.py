@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from measure import Clock
 
 from ernie_m.config import Config, StageConfig, load_config
 from ernie_m.data.catalogs import read_system_catalogs
@@ -59,30 +59,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed trainer steps per objective")
     parser.add_argument("--warmup", type=int, default=3, help="untimed trainer steps before them")
     return parser.parse_args(argv)
-
-
-class Clock:
-    """Wall seconds of a `with` block, and the cores that processes other than this one and its children used meanwhile."""
-
-    def __enter__(self) -> Clock:
-        self.start, self.start_elsewhere = time.perf_counter(), busy_elsewhere()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.start
-        # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative.
-        self.other_load = max(0.0, (busy_elsewhere() - self.start_elsewhere) / self.seconds)
-
-
-def busy_elsewhere() -> float:
-    """CPU seconds used by the whole machine minus this process and its finished children (Linux; NaN elsewhere)."""
-    stat = Path("/proc/stat")
-    if not stat.is_file():
-        return float("nan")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.read_text().split()[1:9])
-    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return machine - time.process_time() - children.ru_utime - children.ru_stime
 
 
 # --- preparation: catalogs, fingerprint, tokenising, shards ---------------------------------

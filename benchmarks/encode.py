@@ -24,15 +24,15 @@ import json
 import os
 import platform
 import random
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
+
+from measure import Clock
 
 from ernie_m.data.tokenizer import train_tokenizer
 from ernie_m.evaluate.encode import encode
@@ -59,29 +59,6 @@ def synthetic_sentences(count: int, seed: int) -> list[str]:
     words = ["".join(rng.choices(SYLLABLES, k=rng.randint(1, 3))) for _ in range(3000)]
     rng = random.Random(seed)
     return [" ".join(rng.choices(words, k=rng.randint(3, 14))).capitalize() + "." for _ in range(count)]
-
-
-class Clock:
-    """Wall seconds of a `with` block, and the cores other processes used meanwhile (from /proc/stat)."""
-
-    def __enter__(self) -> Clock:
-        self.start, self.start_elsewhere = time.perf_counter(), busy_elsewhere()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.start
-        self.other_load = max(0.0, (busy_elsewhere() - self.start_elsewhere) / self.seconds)
-
-
-def busy_elsewhere() -> float:
-    """CPU seconds used by the machine minus this process (Linux; NaN elsewhere)."""
-    stat = Path("/proc/stat")
-    if not stat.is_file():
-        return float("nan")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.read_text().split()[1:9])
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return machine - time.process_time() - children.ru_utime - children.ru_stime
 
 
 def base_model(vocab_size: int, layers: int, hidden: int, device: torch.device) -> XLMRobertaModel:

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -31,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
+
+from measure import busy_elsewhere, cpu_name
 
 from ernie_m.config import ModelConfig, ObjectiveConfig, TrainConfig
 from ernie_m.loss import masked_lm_loss
@@ -186,7 +185,7 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
     seconds = []
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
-            wall_before, others_before = others_clock()
+            wall_before, others_before = time.perf_counter(), busy_elsewhere()
         rng = np.random.default_rng([args.seed, step])  # the same seeds give mmlm and hf-mlm the same batches
         torch.manual_seed(args.seed + step)  # dropout
         examples = random_examples(name, args, rng)
@@ -195,7 +194,7 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
         tokens = train_step(name, model, optimizer, ctx, examples, rng, device)
         synchronize(device)
         seconds.append(time.perf_counter() - start)
-    wall_after, others_after = others_clock()
+    wall_after, others_after = time.perf_counter(), busy_elsewhere()
     other_load = (others_after - others_before) / (wall_after - wall_before)
     if other_load < 0:  # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative
         other_load = 0.0
@@ -211,19 +210,6 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
         "tokens_per_s": tokens / step_s,
         "other_load_cores": other_load,
     }
-
-
-def others_clock() -> tuple[float, float]:
-    """(wall seconds, CPU seconds used by all *other* processes or VMs): whether something competed for the cores.
-
-    Linux only (/proc/stat); NaN elsewhere.
-    """
-    stat = Path("/proc/stat")
-    if not stat.is_file():
-        return time.perf_counter(), math.nan
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.read_text().split()[1:9])
-    everyone = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")  # steal: the hypervisor's other guests
-    return time.perf_counter(), everyone - time.process_time()
 
 
 # --- all rows, and the table ------------------------------------------------------------------
@@ -266,15 +252,6 @@ def context(args: argparse.Namespace) -> dict:
         "timing": f"median of {args.steps} steps after {args.warmup} warm-up; a step includes building the batch",
         "peak memory": memory,
     }
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 COLUMNS = (

@@ -63,7 +63,7 @@ class EvalSettings:
 
 def classification(settings: EvalSettings) -> dict:
     """XNLI or PAWS-X: accuracy per language."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     labels = readers.XNLI_LABELS if settings.task == "xnli" else readers.PAWSX_LABELS
     languages = settings.task_languages()
