@@ -94,3 +94,19 @@ def test_bucc_on_written_files(tiny_model, tmp_path):
     assert saved["metric"] == "F1" and 0 <= saved["scores"]["de"] <= 100
     summary = CliRunner().invoke(app, ["report", str(out)])
     assert summary.exit_code == 0 and "| bucc | zero-shot | F1 | 1 |" in summary.output
+
+
+def test_model_directory_without_tokenizer_is_refused_and_nothing_written(tmp_path):
+    model_dir = tmp_path / "bare"
+    torch.manual_seed(0)
+    XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                           intermediate_size=32)).save_pretrained(model_dir)
+    data = tmp_path / "xnli"
+    data.mkdir()
+    (data / "dev-en.tsv").write_text("a b\tc d\tneutral\n", encoding="utf-8")
+    out = tmp_path / "results"
+    for task in ("xnli", "tatoeba"):
+        result = CliRunner().invoke(app, ["evaluate", task, "--model", str(model_dir), "--data", str(data), "--languages", "en",
+                                          "--out", str(out), "--no-progress"])
+        assert result.exit_code == 2 and "tokenizer" in result.stderr, result.output
+    assert not out.exists() or not any(out.glob("*.json"))
