@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import sys
 from contextlib import contextmanager
@@ -105,11 +107,13 @@ def pretrain(
     with _errors():
         settings = None
         if resume:
-            if config or corpus or init_from or tokenizer or set_ or max_steps:
+            if config or corpus or init_from or tokenizer or set_ or max_steps is not None:
                 raise ErnieMError("--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, --init-from, --tokenizer, --set, --max-steps")
         else:
+            if tokenizer and init_from:
+                raise ErnieMError("--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them")
             loaded = load_config(config, set_ or [])
-            settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps else loaded, corpus, init_from, tokenizer)
+            settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer)
         model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress)
         if model_dir is None:
             typer.echo(f"stopped at step {stop_at}; continue with: ernie-m pretrain --out {out} --resume")
@@ -135,6 +139,7 @@ def evaluate(
     max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -144,15 +149,18 @@ def evaluate(
     from ernie_m.evaluate.tasks import EvalSettings, run_task
 
     with _errors():
-        checkpoint = out / ".finetune" / f"{task}-{setting}.pt"
-        if not resume:
-            checkpoint.unlink(missing_ok=True)
         settings = EvalSettings(
             task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
             train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
             finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length or (384 if task == "mlqa" else 128), seed=seed),
-            progress=progress, checkpoint=checkpoint,
+            layer=layer, progress=progress,
         )
+        # Keyed by everything that defines the fine-tuning, so --resume never continues another run.
+        key = hashlib.blake2b(repr((model.resolve(), settings)).encode(), digest_size=6).hexdigest()
+        checkpoint = out / ".finetune" / f"{task}-{setting}-{key}.pt"
+        if not resume:
+            checkpoint.unlink(missing_ok=True)
+        settings = dataclasses.replace(settings, checkpoint=checkpoint)
         result = run_task(settings)
         files = write_report(result, out)
         checkpoint.unlink(missing_ok=True)
@@ -188,6 +196,9 @@ def encode(
 
     with _errors():
         sentences = read_corpus_lines(input)
+        blank = next((number for number, line in enumerate(sentences, start=1) if not line), None)
+        if blank is not None:
+            raise ErnieMError(f"{input}: line {blank} is blank; encode takes one sentence a line, row i for line i")
         vectors = encode_dir(model, sentences, layer=layer, pooling=pooling, batch_size=batch_size)
         partial = out.with_name(f".{out.name}.partial")
         with open(partial, "wb") as stream:

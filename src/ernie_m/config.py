@@ -254,6 +254,11 @@ def _validate(config: Config) -> None:
         (data.max_length >= 16, "data.max_length must be at least 16"),
         (train.batch_size >= 1 and train.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
         (train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),
+        (train.log_every >= 1 and train.checkpoint_every >= 1, "train.log_every and train.checkpoint_every must be >= 1"),
+        (train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        (train.lr > 0 and train.warmup_steps >= 0, "train.lr must be positive and train.warmup_steps >= 0"),
+        (data.alpha >= 0 and config.tokenizer.alpha >= 0, "data.alpha and tokenizer.alpha must be >= 0"),
+        (obj.bt_temperature > 0 and obj.bt_top_k >= 0, "objectives.bt_temperature must be positive, bt_top_k >= 0"),
         (len(config.stages) > 0, "stages: at least one stage is needed"),
     ]
     for ok, message in checks:
@@ -263,5 +268,5 @@ def _validate(config: Config) -> None:
         unknown = sorted(set(stage.objectives) - set(OBJECTIVE_NAMES))
         if unknown:
             raise ErnieMError(f"config: stage {stage.name!r}: unknown objective(s) {unknown}; known: {OBJECTIVE_NAMES}")
-        if stage.steps < 1 or not any(w > 0 for w in stage.objectives.values()):
-            raise ErnieMError(f"config: stage {stage.name!r} needs steps >= 1 and an objective with weight > 0")
+        if stage.steps < 1 or not any(w > 0 for w in stage.objectives.values()) or any(w < 0 for w in stage.objectives.values()):
+            raise ErnieMError(f"config: stage {stage.name!r} needs steps >= 1 and weights >= 0, one of them > 0")

@@ -107,3 +107,16 @@ def test_a_good_run_through_the_command(tmp_path, config_file, corpus_dir):
     assert result.exit_code == 0, result.output
     assert (out / "model" / "config.json").is_file()
     shutil.rmtree(out)
+
+
+def test_tokenizer_and_init_from_together_are_refused(tmp_path, config_file, corpus_dir):
+    refused(run("--config", str(config_file), "--corpus", str(corpus_dir), "--init-from", str(tmp_path), "--tokenizer",
+                str(tmp_path), "--out", str(tmp_path / "out")), "--tokenizer and --init-from")
+    assert not (tmp_path / "out").exists()
+
+
+def test_encode_refuses_a_blank_line_that_would_shift_rows(tmp_path):
+    text = tmp_path / "sentences.txt"
+    text.write_text("one sentence\n\nanother\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["encode", "--model", str(tmp_path), "--input", str(text), "--out", str(tmp_path / "v.npy")])
+    assert result.exit_code == 2 and "line 2 is blank" in result.stderr

@@ -19,6 +19,10 @@ def test_overrides_are_typed():
     ("objectives.pair_positions=sideways", "pair_positions"),
     ("stages=[{name: a, steps: 5, objectives: {xmlm: 1}}]", "xmlm"),
     ("nonsense", "section.key=value"),
+    ("train.log_every=0", "log_every"),
+    ("train.keep_checkpoints=0", "keep_checkpoints"),
+    ("objectives.bt_temperature=0", "bt_temperature"),
+    ("stages=[{name: a, steps: 5, objectives: {mmlm: 1, tlm: -1}}]", "weights >= 0"),
 ])
 def test_bad_values_are_refused(override, fragment):
     with pytest.raises(ErnieMError, match=fragment):

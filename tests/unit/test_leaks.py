@@ -57,6 +57,7 @@ def test_camlm_leak_test_sees_the_other_sentence(masked_side, other_side):
     batch, segment = pair_batch(camlm)
     reference = masked_logits(model, batch, segment, masked_side)
     other_unmasked = torch.nonzero((segment == other_side) & ~batch.predict_mask[0] & (batch.input_ids[0] > SPECIALS.unk)).flatten()
+    assert len(other_unmasked) > 5
     for position in other_unmasked.tolist():
         assert not torch.allclose(masked_logits(model, changed(batch, position), segment, masked_side), reference, atol=1e-4)
 

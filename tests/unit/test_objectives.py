@@ -35,7 +35,7 @@ def test_fit_pair_truncates_the_longer_side_first(a, b, budget, expected):
 def test_masking_rate_and_80_10_10_split_never_touch_special_tokens():
     rng = np.random.default_rng(0)
     config = ObjectiveConfig()
-    counts = {"selected": 0, "mask": 0, "random_or_kept": 0, "total": 0}
+    counts = {"selected": 0, "mask": 0, "kept": 0, "total": 0}
     for _ in range(400):
         original = random_tokens(rng, 40)
         seq = single(original.copy(), 1, SPECIALS, 64)
@@ -47,8 +47,11 @@ def test_masking_rate_and_80_10_10_split_never_touch_special_tokens():
         counts["total"] += 40
         counts["selected"] += selected.sum()
         counts["mask"] += (seq.input_ids[selected] == SPECIALS.mask).sum()
+        counts["kept"] += (seq.input_ids[selected] == seq.labels[selected]).sum()
     assert counts["selected"] / counts["total"] == pytest.approx(0.15, abs=0.005)
     assert counts["mask"] / counts["selected"] == pytest.approx(0.8, abs=0.03)
+    # the rest splits evenly: kept as they are, or a random token (which is rarely the original)
+    assert counts["kept"] / counts["selected"] == pytest.approx(0.1, abs=0.02)
 
 
 def test_random_replacements_are_ordinary_tokens(rng):

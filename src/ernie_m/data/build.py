@@ -201,7 +201,8 @@ def _hold_out(corpus: TextCorpus, options: BuildOptions, stats) -> dict[str, Tex
         rng = np.random.default_rng([options.seed, *map(ord, "-".join(key))])
         order = rng.permutation(len(pairs))
         reused = [i for i in order if any(_key(side) in held.get(lang, ()) for side, lang in zip(pairs[i], key))]
-        fresh = [i for i in order if i not in set(reused)]
+        reused_rows = set(reused)
+        fresh = [i for i in order if i not in reused_rows]
         chosen = rng.permutation((reused + fresh)[: dev + test])
         for name, rows in (("dev", chosen[:dev]), ("test", chosen[dev:])):
             if len(rows):

@@ -84,10 +84,10 @@ def read_corpus_dir(path: Path, on_error: str = "fail", skipped: Counter | None 
 
 
 def read_corpus_lines(file: Path) -> list[str]:
-    """The non-blank lines of one text file (plain, .gz or .xz); an error names a bad line."""
+    """Every line of one text file (plain, .gz or .xz), stripped; an error names a line that is not UTF-8."""
     if not Path(file).is_file():
         raise ErnieMError(f"{file}: file not found")
-    return [line for line in _LineReader("fail", Counter()).lines(Path(file)) if line]
+    return _LineReader("fail", Counter()).lines(Path(file))
 
 
 def _find_corpus_files(directory: Path):

@@ -48,10 +48,10 @@ def bar_chart(result: dict, png: Path) -> None:
 
 def summary_table(results_dir: Path) -> str:
     """One row per result file: task, setting, metric, average (the paper's tables, condensed)."""
-    rows = ["| task | setting | metric | languages | average |", "|---|---|---|---:|---:|"]
+    rows = ["| model | task | setting | metric | languages | average |", "|---|---|---|---|---:|---:|"]
     for file in sorted(Path(results_dir).glob("*.json")):
         result = json.loads(file.read_text(encoding="utf-8"))
-        rows.append(f"| {result['task']} | {result['setting']} | {result['metric']} | {len(result['scores'])} | {result['average']:.1f} |")
+        rows.append(f"| {result['model']} | {result['task']} | {result['setting']} | {result['metric']} | {len(result['scores'])} | {result['average']:.1f} |")
     return "\n".join(rows)
 
 

@@ -51,6 +51,7 @@ class EvalSettings:
     max_train_examples: int | None = None
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     progress: bool = True
+    layer: int | None = None  # tatoeba, bucc: the hidden layer to pool; None: XTREME's, scaled
     checkpoint: Path | None = None  # where fine-tuning keeps its state after each epoch, to resume
 
     def task_languages(self) -> tuple[str, ...]:
@@ -149,9 +150,9 @@ def mlqa(settings: EvalSettings) -> dict:
     return result
 
 
-def tatoeba(settings: EvalSettings, layer: int | None = None) -> dict:
+def tatoeba(settings: EvalSettings) -> dict:
     """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
-    from ernie_m.evaluate.encode import encode, load_encoder
+    from ernie_m.evaluate.encode import load_encoder
 
     if not settings.languages:
         raise ErnieMError("tatoeba: name the languages to score (--languages de,fr,...)")
@@ -160,18 +161,18 @@ def tatoeba(settings: EvalSettings, layer: int | None = None) -> dict:
     for lang in settings.languages:
         source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
         source, english = readers.read_tatoeba(source_file, english_file)
-        x = _unit(encode(source, model, tokenizer, layer=layer, progress=settings.progress))
-        y = _unit(encode(english, model, tokenizer, layer=layer, progress=settings.progress))
+        x = _embed(source, model, tokenizer, settings)
+        y = _embed(english, model, tokenizer, settings)
         similarity = x @ y.T
         scores[f"{lang}->en"] = retrieval_accuracy(similarity)
         scores[f"en->{lang}"] = retrieval_accuracy(similarity.T)
     return _result(settings, "accuracy", scores, [])
 
 
-def bucc(settings: EvalSettings, layer: int | None = None) -> dict:
+def bucc(settings: EvalSettings) -> dict:
     """Parallel-sentence mining: ratio-margin (k=4) candidates, the threshold tuned on dev (BUCC's
     sample set), F1 on test (its training set, whose gold is public)."""
-    from ernie_m.evaluate.encode import encode, load_encoder
+    from ernie_m.evaluate.encode import load_encoder
 
     if not settings.languages:
         raise ErnieMError("bucc: name the languages to score (--languages de,fr,ru,zh)")
@@ -179,8 +180,8 @@ def bucc(settings: EvalSettings, layer: int | None = None) -> dict:
 
     def candidates(split: str, lang: str):
         foreign, english, gold = readers.read_bucc(settings.data_dir, lang, split)
-        x = _unit(encode(list(foreign.values()), model, tokenizer, layer=layer, progress=settings.progress))
-        y = _unit(encode(list(english.values()), model, tokenizer, layer=layer, progress=settings.progress))
+        x = _embed(list(foreign.values()), model, tokenizer, settings)
+        y = _embed(list(english.values()), model, tokenizer, settings)
         return mine_pairs(list(foreign), x, list(english), y, k=4), gold
 
     scores = {}
@@ -220,6 +221,14 @@ def _tokenizer(model_dir: Path):
     from ernie_m.data.tokenizer import load_tokenizer
 
     return load_tokenizer(model_dir)
+
+
+def _embed(sentences: list[str], model, tokenizer, settings: EvalSettings) -> np.ndarray:
+    """Unit-length sentence vectors for retrieval, at the settings' layer and maximum length."""
+    from ernie_m.evaluate.encode import encode
+
+    vectors = encode(sentences, model, tokenizer, layer=settings.layer, max_length=settings.finetune.max_length, progress=settings.progress)
+    return _unit(vectors)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

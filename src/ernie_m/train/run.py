@@ -84,7 +84,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
         load_tokenizer(settings.tokenizer)  # refuse a bad --tokenizer before anything is written
     given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
     distributed.barrier(dist)  # every rank has checked OUT before the main rank writes to it
-    created = dist.is_main and not out_dir.exists()
+    created = dist.is_main and not resume and not (out_dir.exists() and any(out_dir.iterdir()))
     try:
         if dist.is_main and not resume:
             out_dir.mkdir(parents=True, exist_ok=True)
