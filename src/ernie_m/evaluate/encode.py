@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ernie_m.device import autocast, pick_device
 from ernie_m.errors import ErnieMError
 
 POOLINGS = ("mean", "cls")
@@ -63,7 +64,7 @@ def load_encoder(model_dir: Path, device: str = "auto") -> tuple[nn.Module, obje
     tokenizer = load_tokenizer(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ErnieMError(f"{model_dir}: no model here (no config.json); save one with save_pretrained")
-    target = _device(device)
+    target = pick_device(device)
     try:
         # float32 whatever the checkpoint's dtype: bf16 is far slower on CPU; CUDA gets autocast in `encode`.
         with _quiet_transformers():  # its load report lists the MLM head and pooler we leave out, every time
@@ -123,7 +124,7 @@ def encode(
             chosen = order[start : start + batch_size]
             input_ids, mask = _pad([ids[i] for i in chosen], tokenizer.pad_token_id, device)
             types = None if language_id is None else torch.full_like(input_ids, language_id)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(device):
                 hidden = model(input_ids=input_ids, attention_mask=mask, token_type_ids=types).last_hidden_state
             pending.append((chosen, _pool(hidden.float(), mask, pooling)))
             if len(pending) == FETCH_EVERY:
@@ -234,18 +235,6 @@ def _encoder_of(model: nn.Module) -> nn.Module:
     if not isinstance(getattr(getattr(encoder, "encoder", None), "layer", None), nn.ModuleList):
         raise ErnieMError(f"a {type(model).__name__} is not an XLM-R-style encoder (no encoder.layer list)")
     return encoder
-
-
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(choice)
-    except RuntimeError:
-        raise ErnieMError(f"unknown device {choice!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ErnieMError(f"device {choice!r}: no CUDA device here")
-    return device
 
 
 def _first_line(error: Exception) -> str:

@@ -18,9 +18,9 @@ import torch
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from ernie_m.device import autocast, pick_device
 from ernie_m.evaluate.readers import SentencePair, TaggedSentence
-
-IGNORE = -100
+from ernie_m.objectives.batch import IGNORE
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,6 @@ class FinetuneConfig:
     max_length: int = 128
     seed: int = 0
     device: str = "auto"
-
-
-def device_of(choice: str) -> torch.device:
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
 
 
 def layer_scale(name: str, num_layers: int, decay: float) -> float:
@@ -97,7 +91,7 @@ def finetune(
     With `checkpoint`, the state after each epoch is saved there (atomically), and a run that finds
     one continues after its last finished epoch; epoch e's example order is seeded by (seed, e).
     """
-    device = device_of(config.device)
+    device = pick_device(config.device)
     model.to(device).train()
     optimizer = layerwise_optimizer(model, config)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -112,7 +106,7 @@ def finetune(
         torch.manual_seed(config.seed * 1_000 + epoch)  # dropout: epoch e draws the same masks, resumed or not
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train))
         for batch in batches(train, config.batch_size, pad_id, order):
-            with _autocast(device):
+            with autocast(device):
                 loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -147,10 +141,6 @@ def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
     return saved
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 @torch.inference_mode()
 def logits_of(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int) -> list[np.ndarray]:
     """The model's logits for every feature, in order (one array per feature, padding removed)."""
@@ -159,7 +149,7 @@ def logits_of(model: torch.nn.Module, features: list[dict], batch_size: int, pad
     outputs = []
     for batch in batches(features, batch_size, pad_id, range(len(features))):
         batch.pop("labels", None)
-        with _autocast(device):
+        with autocast(device):
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
         lengths = batch["attention_mask"].sum(dim=1).tolist()
         outputs.extend(row[:n] if row.ndim == 2 else row for row, n in zip(logits, lengths))

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from ernie_m.device import autocast
 from ernie_m.errors import ErnieMError
-from ernie_m.evaluate.finetune import _autocast, batches
+from ernie_m.evaluate.finetune import batches
 from ernie_m.evaluate.readers import QAExample
 
 MAX_QUERY_TOKENS = 64
@@ -130,7 +131,7 @@ def span_logits(model: torch.nn.Module, features: list[dict], batch_size: int, p
     device = next(model.parameters(), torch.empty(0)).device
     outputs = []
     for batch in batches(features, batch_size, pad_id, range(len(features))):
-        with _autocast(device):
+        with autocast(device):
             output = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
         starts = output.start_logits.float().cpu().numpy()  # (B, L)
         ends = output.end_logits.float().cpu().numpy()  # (B, L)

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ernie_m.config import Config
+from ernie_m.device import autocast
 from ernie_m.loss import masked_lm_loss
 from ernie_m.model import ErnieM
 from ernie_m.objectives import OBJECTIVES
@@ -77,7 +78,7 @@ class Trainer:
             last = micro == train.grad_accum - 1
             sync = nullcontext() if last or not self.dist.distributed else self.model.no_sync()
             with sync:
-                with self.autocast():
+                with self.mixed_precision():
                     logits = self.model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
                 loss = masked_lm_loss(logits, batch)
                 (loss / train.grad_accum).backward()
@@ -104,14 +105,13 @@ class Trainer:
         model = self.ernie_m
         batch, predict_mask = batch.to(self.dist.device), predict_mask.to(self.dist.device)
         model.eval()
-        with torch.no_grad(), self.autocast():
+        with torch.no_grad(), self.mixed_precision():
             logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, predict_mask)
         model.train()
         return logits
 
-    def autocast(self):
-        enabled = self.config.train.bf16 and self.dist.device.type == "cuda"
-        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, enabled=enabled)
+    def mixed_precision(self):
+        return autocast(self.dist.device, enabled=self.config.train.bf16)
 
     def log(self, step: int) -> dict:
         """Append the window's mean loss per objective and throughput to log.jsonl (main rank)."""

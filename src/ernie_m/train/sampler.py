@@ -28,9 +28,6 @@ class ExampleSampler:
         self.cursors = {kind: {key: [0, 0] for key in self.sources[kind]} for kind in KINDS}
         self._orders: dict = {}
 
-    def has(self, kind: str) -> bool:
-        return bool(self.sources[kind])
-
     def draw(self, kind: str, count: int, rng: np.random.Generator) -> list[tuple]:
         """`count` examples: (ids, language id) for "mono"; (ids a, lang a, ids b, lang b) for "pairs",
         the two sides in random order so that both directions are trained."""
