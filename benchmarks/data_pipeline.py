@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from measure import Clock
 
 from ernie_m.config import Config, StageConfig, load_config

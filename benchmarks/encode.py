@@ -30,9 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import XLMRobertaConfig, XLMRobertaModel
-
 from measure import Clock
+from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from ernie_m.data.tokenizer import train_tokenizer
 from ernie_m.evaluate.encode import encode

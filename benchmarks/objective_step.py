@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-
 from measure import busy_elsewhere, cpu_name
 
 from ernie_m.config import ModelConfig, ObjectiveConfig, TrainConfig

@@ -193,6 +193,7 @@ def encode(
 
     from ernie_m.data.corpus import read_corpus_lines
     from ernie_m.evaluate.encode import encode_dir
+    from ernie_m.files import write_atomically
 
     with _errors():
         sentences = read_corpus_lines(input)
@@ -200,10 +201,11 @@ def encode(
         if blank is not None:
             raise ErnieMError(f"{input}: line {blank} is blank; encode takes one sentence a line, row i for line i")
         vectors = encode_dir(model, sentences, layer=layer, pooling=pooling, batch_size=batch_size)
-        partial = out.with_name(f".{out.name}.partial")
-        with open(partial, "wb") as stream:
-            np.save(stream, vectors)
-        partial.replace(out)
+        def save(partial: Path) -> None:
+            with open(partial, "wb") as stream:  # a file object: np.save would append .npy to a name
+                np.save(stream, vectors, allow_pickle=False)
+
+        write_atomically(out, save)
         typer.echo(f"{vectors.shape[0]:,} vectors of {vectors.shape[1]} dimensions written to {out}")
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError
+from ernie_m.files import replace_directory
 
 # Large negative for masked attention entries. bf16's most negative finite value is also exact in
 # fp32, so autocast never rounds it to -inf (which could turn a softmax into NaN).
@@ -121,10 +121,8 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
 def save_pretrained(model: ErnieM, tokenizer, out_dir: Path) -> None:
     """Write weights, config and tokenizer in Hugging Face format; the directory appears only when complete."""
     out_dir = Path(out_dir)
-    partial = out_dir.with_name(out_dir.name + ".partial")
+    partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.mlm.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(partial, out_dir)
+    replace_directory(partial, out_dir)

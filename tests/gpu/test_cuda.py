@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import context, random_tokens, tiny_model
+
 from ernie_m.config import load_config
 from ernie_m.objectives import camlm, mmlm
 from ernie_m.objectives.batch import SOURCE

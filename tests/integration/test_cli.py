@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import write_corpus
 from typer.testing import CliRunner
 
-from conftest import write_corpus
 from ernie_m.cli import app
 
 

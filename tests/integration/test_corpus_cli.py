@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_corpus
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
-from conftest import write_corpus
 from ernie_m.cli import app
 
 

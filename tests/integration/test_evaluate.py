@@ -119,3 +119,16 @@ def test_model_directory_without_tokenizer_is_refused_and_nothing_written(tmp_pa
                                           "--out", str(out), "--no-progress"])
         assert result.exit_code == 2 and "tokenizer" in result.stderr, result.output
     assert not out.exists() or not any(out.glob("*.json"))
+
+
+def test_encode_writes_one_row_per_line(tiny_model, tmp_path):
+    import numpy as np
+
+    text = tmp_path / "sentences.txt"
+    text.write_text("das Haus ist rot\nthe cat\nein Hund und ein Baum\n", encoding="utf-8")
+    out = tmp_path / "vectors.npy"
+    result = CliRunner().invoke(app, ["encode", "--model", str(tiny_model), "--input", str(text), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    vectors = np.load(out)
+    assert vectors.shape == (3, 32) and vectors.dtype == np.float32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sentences.txt", "vectors.npy"]

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
-from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+)
 
 from ernie_m.config import load_config
 from ernie_m.model import load_model

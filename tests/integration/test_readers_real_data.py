@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.readers import (
     PAWSX_LABELS,
     XNLI_LABELS,
@@ -18,7 +19,6 @@ from ernie_m.evaluate.readers import (
     read_squad,
     task_files,
 )
-from ernie_m.errors import ErnieMError
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"no team evaluation data at {DATA}")

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import write_corpus
+
 from ernie_m.data import build
 from ernie_m.data.build import BuildOptions, build_corpus, open_corpus, read_manifest
 from ernie_m.data.corpus import read_corpus_dir

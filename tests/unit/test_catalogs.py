@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, read_catalog_pairs, read_system_catalogs
+from ernie_m.data.catalogs import (
+    DEFAULT_LOCALE_DIR,
+    read_catalog_pairs,
+    read_system_catalogs,
+)
 from ernie_m.data.clean import RULES, CleanConfig
 from ernie_m.errors import ErnieMError
 

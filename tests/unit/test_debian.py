@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from ernie_m.data import debian
-from ernie_m.data.debian import fetch_packages, libreoffice_help_packages, libreoffice_help_pairs, read_help_paragraphs
+from ernie_m.data.debian import (
+    fetch_packages,
+    libreoffice_help_packages,
+    libreoffice_help_pairs,
+    read_help_paragraphs,
+)
 from ernie_m.errors import ErnieMError
 
 # Shaped like the real pages of libreoffice-help-* 7.4: page chrome with ids, aligned <p>/<h*> ids,

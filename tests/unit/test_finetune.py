@@ -7,7 +7,13 @@ import pytest
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
-from ernie_m.evaluate.finetune import FinetuneConfig, batches, finetune, layer_scale, layerwise_optimizer
+from ernie_m.evaluate.finetune import (
+    FinetuneConfig,
+    batches,
+    finetune,
+    layer_scale,
+    layerwise_optimizer,
+)
 
 
 def tiny_classifier(seed: int = 0) -> XLMRobertaForSequenceClassification:

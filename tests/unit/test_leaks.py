@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import SPECIALS, context, logits_of, random_tokens, tiny_model
+
 from ernie_m.objectives import btmlm, camlm, tlm
 from ernie_m.objectives.batch import SOURCE, TARGET
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    LANGUAGES,
+    SPECIALS,
+    VOCAB,
+    context,
+    logits_of,
+    random_tokens,
+    tiny_model,
+)
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from conftest import LANGUAGES, SPECIALS, VOCAB, context, logits_of, random_tokens, tiny_model
 from ernie_m.model import ErnieM, add_languages, additive_mask
 from ernie_m.objectives import mmlm
 from ernie_m.objectives.batch import collate, concat, full_attention, single

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import SPECIALS, context, random_tokens
-from ernie_m.objectives import btmlm, camlm, mmlm, tlm
-from ernie_m.objectives.batch import IGNORE, SOURCE, TARGET, fit_pair, mask_tokens, pair, single
+
 from ernie_m.config import ObjectiveConfig
+from ernie_m.objectives import btmlm, camlm, mmlm, tlm
+from ernie_m.objectives.batch import (
+    IGNORE,
+    SOURCE,
+    TARGET,
+    fit_pair,
+    mask_tokens,
+    pair,
+    single,
+)
 
 
 def test_pair_layout_and_restarting_positions():

@@ -15,7 +15,12 @@ from ernie_m.data.tokenizer import train_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.finetune import FinetuneConfig, finetune
 from ernie_m.evaluate.metrics import squad_scores
-from ernie_m.evaluate.qa import eval_features, gold_answers, predict_answers, train_features
+from ernie_m.evaluate.qa import (
+    eval_features,
+    gold_answers,
+    predict_answers,
+    train_features,
+)
 from ernie_m.evaluate.readers import QAExample
 
 ANIMALS = "cat dog bird fish horse cow".split()

@@ -10,7 +10,12 @@ import pytest
 
 import ernie_m.data.shards as shards
 from ernie_m.data.corpus import TextCorpus
-from ernie_m.data.shards import FORMAT_VERSION, read_shards, shard_fingerprint, write_shards
+from ernie_m.data.shards import (
+    FORMAT_VERSION,
+    read_shards,
+    shard_fingerprint,
+    write_shards,
+)
 from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
 from ernie_m.data.tokenizer import load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError

@@ -8,7 +8,12 @@ import pytest
 import sentencepiece as spm
 from transformers import AutoTokenizer
 
-from ernie_m.data.tokenizer import SPM_MODEL_NAME, load_tokenizer, sample_sentences, train_tokenizer
+from ernie_m.data.tokenizer import (
+    SPM_MODEL_NAME,
+    load_tokenizer,
+    sample_sentences,
+    train_tokenizer,
+)
 from ernie_m.errors import ErnieMError
 
 VOCAB_SIZE = 300

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from collections import Counter
@@ -26,6 +25,7 @@ from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, read_catalog_pairs
 from ernie_m.data.clean import clean_mono, clean_pairs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
 from ernie_m.errors import ErnieMError
+from ernie_m.files import replace_directory
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "test")
@@ -286,7 +286,7 @@ def _write(out_dir: Path, splits: dict[str, TextCorpus], manifest: dict) -> None
         for lang, lines in corpus.mono.items():
             _write_lines(directory / f"{lang}.txt", lines)
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, out_dir)
+    replace_directory(partial, out_dir)
 
 
 def _write_lines(path: Path, lines) -> None:

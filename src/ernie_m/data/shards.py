@@ -38,6 +38,7 @@ from ernie_m.data.tokenized import (
 )
 from ernie_m.data.tokenizer import load_tokenizer
 from ernie_m.errors import ErnieMError
+from ernie_m.files import replace_directory
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -163,7 +164,7 @@ def _write_atomically(tokenized: TokenizedCorpus, settings: dict, out_dir: Path)
     try:
         manifest = {"format_version": FORMAT_VERSION, **settings, **_write_arrays(tokenized, staging)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(staging, out_dir)
+        replace_directory(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -182,19 +183,6 @@ def _save_arrays(directory: Path, name: str, arrays: TokenArrays) -> dict:
     np.save(directory / f"{name}.ids.npy", arrays.ids)
     np.save(directory / f"{name}.offsets.npy", arrays.offsets)
     return {"name": name, "sequences": len(arrays), "tokens": arrays.num_tokens()}
-
-
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Rename `staging` to `out_dir`; earlier shards there are moved aside first and then deleted."""
-    if out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    old = staging.with_name(staging.name + ".old")
-    out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_manifest(path: Path) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ernie_m.errors import ErnieMError
+from ernie_m.files import replace_directory
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -142,14 +143,9 @@ def _save_hf_tokenizer(directory: Path) -> None:
 
 def _replace_dir(staging: Path, out_dir: Path) -> None:
     """Rename `staging` to `out_dir`, replacing an empty directory or an earlier tokenizer there."""
-    if out_dir.exists():
-        if out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        elif (out_dir / SPM_MODEL_NAME).is_file():
-            shutil.rmtree(out_dir)
-        else:
-            raise ErnieMError(f"{out_dir}: exists and is not a tokenizer directory; not overwriting it")
-    staging.rename(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPM_MODEL_NAME).is_file():
+        raise ErnieMError(f"{out_dir}: exists and is not a tokenizer directory; not overwriting it")
+    replace_directory(staging, out_dir)
 
 
 def _first_line(error: Exception) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from ernie_m.device import autocast, pick_device
 from ernie_m.evaluate.readers import SentencePair, TaggedSentence
+from ernie_m.files import write_atomically
 from ernie_m.objectives.batch import IGNORE
 
 
@@ -128,9 +128,8 @@ def finetune(
 
 def _save(path: Path, state: dict, model, optimizer, scheduler) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial)
-    os.replace(partial, path)
+    everything = {**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    write_atomically(path, lambda partial: torch.save(everything, partial))
 
 
 def _restore(path: Path, model, optimizer, scheduler, device) -> dict:

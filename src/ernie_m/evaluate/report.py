@@ -4,8 +4,9 @@ and one summary table across the tasks found in a results directory."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from ernie_m.files import write_atomically
 
 
 def write_report(result: dict, out_dir: Path) -> list[Path]:
@@ -13,9 +14,9 @@ def write_report(result: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{result['task']}-{result['setting']}"
     files = [out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / f"{stem}.png"]
-    _atomic(files[0], lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8"))
-    _atomic(files[1], lambda p: p.write_text(language_table(result) + "\n", encoding="utf-8"))
-    _atomic(files[2], lambda p: bar_chart(result, p))
+    write_atomically(files[0], lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8"))
+    write_atomically(files[1], lambda p: p.write_text(language_table(result) + "\n", encoding="utf-8"))
+    write_atomically(files[2], lambda p: bar_chart(result, p))
     return files
 
 
@@ -53,9 +54,3 @@ def summary_table(results_dir: Path) -> str:
         result = json.loads(file.read_text(encoding="utf-8"))
         rows.append(f"| {result['model']} | {result['task']} | {result['setting']} | {result['metric']} | {len(result['scores'])} | {result['average']:.1f} |")
     return "\n".join(rows)
-
-
-def _atomic(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    write(partial)
-    os.replace(partial, path)

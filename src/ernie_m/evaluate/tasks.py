@@ -27,7 +27,15 @@ from ernie_m.evaluate.finetune import (
     predict_tags,
     tagged_features,
 )
-from ernie_m.evaluate.metrics import accuracy, best_threshold, bucc_f1, entity_f1, mine_pairs, retrieval_accuracy, squad_scores
+from ernie_m.evaluate.metrics import (
+    accuracy,
+    best_threshold,
+    bucc_f1,
+    entity_f1,
+    mine_pairs,
+    retrieval_accuracy,
+    squad_scores,
+)
 
 LANGUAGES = {
     "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),

@@ -23,7 +23,17 @@ import numpy as np
 import torch
 
 from ernie_m.errors import ErnieMError
-from ernie_m.objectives.batch import SOURCE, TARGET, Batch, BatchContext, Sequence, collate, fit_pair, full_attention, mask_tokens
+from ernie_m.objectives.batch import (
+    SOURCE,
+    TARGET,
+    Batch,
+    BatchContext,
+    Sequence,
+    collate,
+    fit_pair,
+    full_attention,
+    mask_tokens,
+)
 
 DATA = "mono"  # examples: (token ids, language id)
 

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import SOURCE, TARGET, Batch, BatchContext, collate, mask_tokens
+from ernie_m.objectives.batch import (
+    SOURCE,
+    TARGET,
+    Batch,
+    BatchContext,
+    collate,
+    mask_tokens,
+)
 
 DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import Batch, BatchContext, collate, full_attention, mask_tokens, single
+from ernie_m.objectives.batch import (
+    Batch,
+    BatchContext,
+    collate,
+    full_attention,
+    mask_tokens,
+    single,
+)
 
 DATA = "mono"  # examples: (token ids, language id)
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import Batch, BatchContext, collate, full_attention, mask_tokens
+from ernie_m.objectives.batch import (
+    Batch,
+    BatchContext,
+    collate,
+    full_attention,
+    mask_tokens,
+)
 
 DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
 

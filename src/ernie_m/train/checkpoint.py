@@ -10,12 +10,13 @@ every draw of step n comes from generators seeded with (seed, step, rank).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import safetensors.torch
 import torch
+
+from ernie_m.files import replace_directory
 
 PREFIX = "step-"
 
@@ -28,8 +29,7 @@ def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict
     partial.mkdir(parents=True)
     safetensors.torch.save_model(model, str(partial / "model.safetensors"))
     torch.save({**trainer_state, "step": step}, partial / "trainer.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
+    replace_directory(partial, final)
     for old in complete_checkpoints(directory)[:-keep]:
         shutil.rmtree(old)
     return final

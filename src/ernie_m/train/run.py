@@ -25,8 +25,8 @@ import torch
 import yaml
 
 from ernie_m.config import Config, config_from_dict
-from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.build import open_corpus
+from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.corpus import TextCorpus
 from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
