@@ -102,7 +102,9 @@ def test_bucc_on_written_files(tiny_model, tmp_path):
     saved = json.loads((out / "bucc-zero-shot.json").read_text())
     assert saved["metric"] == "F1" and saved["scores"]["de"] == 100.0
     summary = CliRunner().invoke(app, ["report", str(out)])
-    assert summary.exit_code == 0 and "| bucc | zero-shot | F1 | 1 |" in summary.output
+    assert summary.exit_code == 0, summary.output
+    assert "| model | bucc (zero-shot) |" in summary.output and "| tiny-model0 | 100.0 |" in summary.output
+    assert "bucc (zero-shot, F1)" in summary.output and "| model | de | avg |" in summary.output
 
 
 def test_model_directory_without_tokenizer_is_refused_and_nothing_written(tmp_path):

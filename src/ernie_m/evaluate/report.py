@@ -9,6 +9,12 @@ from pathlib import Path
 from ernie_m.files import write_atomically
 
 
+def model_label(model_dir: str) -> str:
+    """A short name for a model directory: runs/base/model reads as "base"."""
+    path = Path(model_dir)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
 def write_report(result: dict, out_dir: Path) -> list[Path]:
     """The three files of one task's result; each appears complete or not at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -24,7 +30,7 @@ def language_table(result: dict) -> str:
     scores = result["scores"]
     header = "| model | " + " | ".join(scores) + " | avg |"
     rule = "|---" + "|---:" * (len(scores) + 1) + "|"
-    row = f"| {Path(result['model']).name} | " + " | ".join(f"{v:.1f}" for v in scores.values()) + f" | {result['average']:.1f} |"
+    row = f"| {model_label(result['model'])} | " + " | ".join(f"{v:.1f}" for v in scores.values()) + f" | {result['average']:.1f} |"
     return f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n{row}"
 
 
@@ -39,7 +45,7 @@ def bar_chart(result: dict, png: Path) -> None:
     ax.bar(list(scores), list(scores.values()), color="tab:blue")
     ax.axhline(result["average"], color="tab:red", linestyle="--", label=f"average {result['average']:.1f}")
     ax.set_ylabel(result["metric"])
-    ax.set_title(f"{result['task']} ({result['setting']}): {Path(result['model']).name}")
+    ax.set_title(f"{result['task']} ({result['setting']}): {model_label(result['model'])}")
     ax.tick_params(axis="x", rotation=90 if len(scores) > 12 else 0)
     ax.legend()
     fig.tight_layout()
@@ -48,9 +54,22 @@ def bar_chart(result: dict, png: Path) -> None:
 
 
 def summary_table(results_dir: Path) -> str:
-    """One row per result file: task, setting, metric, average (the paper's tables, condensed)."""
-    rows = ["| model | task | setting | metric | languages | average |", "|---|---|---|---|---:|---:|"]
-    for file in sorted(Path(results_dir).glob("*.json")):
-        result = json.loads(file.read_text(encoding="utf-8"))
-        rows.append(f"| {result['model']} | {result['task']} | {result['setting']} | {result['metric']} | {len(result['scores'])} | {result['average']:.1f} |")
-    return "\n".join(rows)
+    """The paper's layout: per task and setting, one row per model with every language and the average;
+    then an overview row per model with each task's average."""
+    results = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(results_dir).glob("*.json"))]
+    sections = []
+    for task, setting in dict.fromkeys((r["task"], r["setting"]) for r in results):
+        group = [r for r in results if (r["task"], r["setting"]) == (task, setting)]
+        columns = list(dict.fromkeys(lang for r in group for lang in r["scores"]))
+        lines = [f"{task} ({setting}, {group[0]['metric']})", "", "| model | " + " | ".join(columns) + " | avg |",
+                 "|---" + "|---:" * (len(columns) + 1) + "|"]
+        for r in group:
+            cells = [f"{r['scores'][c]:.1f}" if c in r["scores"] else "-" for c in columns]
+            lines.append(f"| {model_label(r['model'])} | " + " | ".join(cells) + f" | {r['average']:.1f} |")
+        sections.append("\n".join(lines))
+    tasks = list(dict.fromkeys(f"{r['task']} ({r['setting']})" for r in results))
+    overview = ["| model | " + " | ".join(tasks) + " |", "|---" + "|---:" * len(tasks) + "|"]
+    for model in dict.fromkeys(r["model"] for r in results):
+        averages = {f"{r['task']} ({r['setting']})": r["average"] for r in results if r["model"] == model}
+        overview.append(f"| {model_label(model)} | " + " | ".join(f"{averages[t]:.1f}" if t in averages else "-" for t in tasks) + " |")
+    return "\n\n".join(["\n".join(overview), *sections])
