@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
 
 OBJECTIVE_NAMES = ("mmlm", "tlm", "camlm", "btmlm")
 
@@ -163,17 +163,13 @@ def config_from_dict(raw: dict, overrides: list[str] = ()) -> Config:
     return config
 
 
-def save_config(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
-
-
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ErnieMError(f"{path}: config file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ErnieMError(f"{path}: not a valid YAML file ({str(err).splitlines()[0]})") from None
+        raise ErnieMError(f"{path}: not a valid YAML file ({first_line(err)})") from None
     if not isinstance(raw, dict):
         raise ErnieMError(f"{path}: expected a mapping of sections (model, data, train, ...)")
     return raw

@@ -20,7 +20,7 @@ from torch import nn
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ernie_m.config import ModelConfig
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import replace_directory
 
 # Large negative for masked attention entries. bf16's most negative finite value is also exact in
@@ -91,7 +91,7 @@ def load_model(path: Path, languages: list[str], attn_implementation: str = "sdp
     try:
         mlm = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation)
     except (OSError, ValueError) as err:
-        raise ErnieMError(f"{path}: cannot load an XLM-R model ({str(err).splitlines()[0]})") from None
+        raise ErnieMError(f"{path}: cannot load an XLM-R model ({first_line(err)})") from None
     add_languages(mlm, languages)
     return ErnieM(mlm)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import replace_directory
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def load_tokenizer(path: Path) -> "PreTrainedTokenizerBase":
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise ErnieMError(f"{path}: cannot load the tokenizer: {_first_line(error)}") from None
+        raise ErnieMError(f"{path}: cannot load the tokenizer: {first_line(error)}") from None
 
 
 def _train_sentencepiece(sample: list[str], model_file: Path, vocab_size: int, seed: int, out_dir: Path) -> None:
@@ -124,7 +124,7 @@ def _training_error(error: RuntimeError, vocab_size: int, num_sentences: int) ->
     # SentencePiece reports "Vocabulary size too high (N). Please set it to a value <= M." in its own ids.
     limit = re.search(r"value <= (\d+)", str(error))
     if limit is None:
-        return f"tokenizer training failed on {num_sentences} sentences: {_first_line(error)}"
+        return f"tokenizer training failed on {num_sentences} sentences: {first_line(error)}"
     most = int(limit[1]) + _EXTRA_HF_IDS
     return (
         f"vocab_size {vocab_size} is too large for the tokenizer's {num_sentences} training sentences: "
@@ -146,8 +146,3 @@ def _replace_dir(staging: Path, out_dir: Path) -> None:
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPM_MODEL_NAME).is_file():
         raise ErnieMError(f"{out_dir}: exists and is not a tokenizer directory; not overwriting it")
     replace_directory(staging, out_dir)
-
-
-def _first_line(error: Exception) -> str:
-    """The first non-empty line of an exception's message (library errors run over several lines)."""
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)

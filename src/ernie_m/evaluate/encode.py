@@ -28,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ernie_m.device import autocast, pick_device
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
 
 POOLINGS = ("mean", "cls")
 XTREME_LAYER, XTREME_DEPTH = 8, 12
@@ -73,7 +73,7 @@ def load_encoder(model_dir: Path, device: str = "auto") -> tuple[nn.Module, obje
             )
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         # transformers refuses weights of other shapes than config.json says, pointing to the report we silenced.
-        reason = "weight shapes differ from config.json" if "mismatched" in str(error) else _first_line(error)
+        reason = "weight shapes differ from config.json" if "mismatched" in str(error) else first_line(error)
         raise ErnieMError(f"{model_dir}: cannot load the model: {reason}") from None
     _encoder_of(model)
     # What else the report would have said that matters: encoder weights left at random initialisation.
@@ -235,7 +235,3 @@ def _encoder_of(model: nn.Module) -> nn.Module:
     if not isinstance(getattr(getattr(encoder, "encoder", None), "layer", None), nn.ModuleList):
         raise ErnieMError(f"a {type(model).__name__} is not an XLM-R-style encoder (no encoder.layer list)")
     return encoder
-
-
-def _first_line(error: Exception) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
