@@ -123,7 +123,7 @@ def pretrain(
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba or bucc.")],
+    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, or heldout (a built corpus's test pairs).")],
     model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
@@ -143,7 +143,7 @@ def evaluate(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Fine-tune (or, for tatoeba and bucc, only encode) and score a model per language; write JSON, table and chart."""
+    """Fine-tune (or, for tatoeba, bucc and heldout, only encode) and score a model per language; write JSON, table and chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
     from ernie_m.evaluate.report import language_table, write_report
     from ernie_m.evaluate.tasks import EvalSettings, run_task

@@ -115,9 +115,11 @@ def test_model_directory_without_tokenizer_is_refused_and_nothing_written(tmp_pa
     data = tmp_path / "xnli"
     data.mkdir()
     (data / "dev-en.tsv").write_text("a b\tc d\tneutral\n", encoding="utf-8")
+    (data / "tatoeba.deu-eng.deu").write_text("ein Haus\n", encoding="utf-8")
+    (data / "tatoeba.deu-eng.eng").write_text("a house\n", encoding="utf-8")
     out = tmp_path / "results"
-    for task in ("xnli", "tatoeba"):
-        result = CliRunner().invoke(app, ["evaluate", task, "--model", str(model_dir), "--data", str(data), "--languages", "en",
+    for task, language in (("xnli", "en"), ("tatoeba", "de")):
+        result = CliRunner().invoke(app, ["evaluate", task, "--model", str(model_dir), "--data", str(data), "--languages", language,
                                           "--out", str(out), "--no-progress"])
         assert result.exit_code == 2 and "tokenizer" in result.stderr, result.output
     assert not out.exists() or not any(out.glob("*.json"))
@@ -134,3 +136,19 @@ def test_encode_writes_one_row_per_line(tiny_model, tmp_path):
     vectors = np.load(out)
     assert vectors.shape == (3, 32) and vectors.dtype == np.float32
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sentences.txt", "vectors.npy"]
+
+
+def test_heldout_retrieval_on_a_built_corpus(tiny_model, tmp_path):
+    from conftest import write_corpus
+    from ernie_m.data.build import BuildOptions, build_corpus
+
+    user = write_corpus(tmp_path / "user", pairs=400, mono=50)
+    build_corpus(BuildOptions(catalog_languages=(), user_corpora=(user,), dev_pairs=10, test_pairs=30, min_train_pairs=50,
+                              mono_only=("de",)), tmp_path / "corpus")
+    out = tmp_path / "results"
+    evaluate("heldout", "--model", str(tiny_model), "--data", str(tmp_path / "corpus"), "--out", str(out), "--layer", "1")
+    saved = json.loads((out / "heldout-zero-shot.json").read_text())
+    assert set(saved["scores"]) == {"de->en", "en->de"} and saved["mono_only"] == ["de"]
+    result = CliRunner().invoke(app, ["evaluate", "heldout", "--model", str(tiny_model), "--data", str(tmp_path / "corpus"),
+                                      "--languages", "fr", "--out", str(out)])
+    assert result.exit_code == 2 and "no held-out test pairs for fr" in result.stderr

@@ -5,6 +5,7 @@
     MLQA                           fine-tune an extractive-QA head on SQuAD v1.1, F1 and EM per language
     Tatoeba                        no fine-tuning: mean-pooled middle layer, cosine nearest neighbour
     BUCC                           no fine-tuning: margin-based mining, threshold tuned on dev, F1
+    held-out pairs                 no fine-tuning: retrieval on a built corpus's test pairs, per language
 
 Settings: cross-lingual transfer (train on English, select on English dev, test every language)
 or translate-train-all (train on every language's training file, select on English dev).
@@ -160,21 +161,45 @@ def mlqa(settings: EvalSettings) -> dict:
 
 def tatoeba(settings: EvalSettings) -> dict:
     """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
-    from ernie_m.evaluate.encode import load_encoder
-
     if not settings.languages:
         raise ErnieMError("tatoeba: name the languages to score (--languages de,fr,...)")
-    model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
-    scores = {}
+    pairs = {}
     for lang in settings.languages:
         source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
-        source, english = readers.read_tatoeba(source_file, english_file)
-        x = _embed(source, model, tokenizer, settings)
-        y = _embed(english, model, tokenizer, settings)
-        similarity = x @ y.T
+        pairs[lang] = readers.read_tatoeba(source_file, english_file)
+    return _result(settings, "accuracy", _retrieval(pairs, settings), [])
+
+
+def heldout(settings: EvalSettings) -> dict:
+    """Alignment on the held-out pairs of a corpus built by `ernie-m corpus build` (its test/ or dev/
+    split): retrieval X->en and en->X per language, as Tatoeba. The corpus's monolingual-only
+    languages (whose pairs training never saw) are listed in the result."""
+    from ernie_m.data.build import read_manifest
+    from ernie_m.data.corpus import read_corpus_dir
+
+    mono_only = read_manifest(settings.data_dir)["options"]["mono_only"]
+    held = read_corpus_dir(settings.data_dir / settings.test_split)
+    pairs = {key[1]: ([b for _, b in found], [a for a, _ in found]) for key, found in sorted(held.pairs.items()) if key[0] == "en"}
+    languages = settings.languages or tuple(pairs)
+    missing = [lang for lang in languages if lang not in pairs]
+    if missing:
+        raise ErnieMError(f"{settings.data_dir}: no held-out {settings.test_split} pairs for {', '.join(missing)}")
+    result = _result(settings, "accuracy", _retrieval({lang: pairs[lang] for lang in languages}, settings), [])
+    result["mono_only"] = [lang for lang in languages if lang in mono_only]
+    return result
+
+
+def _retrieval(pairs: dict[str, tuple[list[str], list[str]]], settings: EvalSettings) -> dict[str, float]:
+    """Accuracy X->en and en->X for each language's aligned (foreign, English) sentence lists."""
+    from ernie_m.evaluate.encode import load_encoder
+
+    model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
+    scores = {}
+    for lang, (source, english) in pairs.items():
+        similarity = _embed(source, model, tokenizer, settings) @ _embed(english, model, tokenizer, settings).T
         scores[f"{lang}->en"] = retrieval_accuracy(similarity)
         scores[f"en->{lang}"] = retrieval_accuracy(similarity.T)
-    return _result(settings, "accuracy", scores, [])
+    return scores
 
 
 def bucc(settings: EvalSettings) -> dict:
@@ -199,7 +224,15 @@ def bucc(settings: EvalSettings) -> dict:
     return _result(settings, "F1", scores, [])
 
 
-TASKS = {"xnli": classification, "pawsx": classification, "conll": ner, "mlqa": mlqa, "tatoeba": tatoeba, "bucc": bucc}
+TASKS = {
+    "xnli": classification,
+    "pawsx": classification,
+    "conll": ner,
+    "mlqa": mlqa,
+    "tatoeba": tatoeba,
+    "bucc": bucc,
+    "heldout": heldout,
+}
 
 
 def run_task(settings: EvalSettings) -> dict:
@@ -246,7 +279,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:
     return {
         "task": settings.task,
-        "setting": "zero-shot" if settings.task in ("tatoeba", "bucc") else settings.setting,
+        "setting": "zero-shot" if settings.task in ("tatoeba", "bucc", "heldout") else settings.setting,
         "model": str(settings.model_dir),
         "metric": metric,
         "scores": scores,
