@@ -40,12 +40,11 @@ _EXPECTED_NAMES = (
 _OPENERS = {"gz": gzip.open, "xz": lzma.open}
 
 
-@dataclass
-class TextCorpus:
-    """Sentences by language: parallel pairs and monolingual lists."""
+class Languages:
+    """What a corpus keyed by language (`mono[lang]`, `pairs[(a, b)]`) says about its languages."""
 
-    pairs: dict[tuple[str, str], list[tuple[str, str]]]  # (lang_a, lang_b) -> [(sentence_a, sentence_b), ...]
-    mono: dict[str, list[str]]  # lang -> [sentence, ...]
+    mono: dict
+    pairs: dict
 
     def languages(self) -> list[str]:
         """All languages, sorted."""
@@ -54,6 +53,14 @@ class TextCorpus:
     def parallel_languages(self) -> list[str]:
         """Languages that occur in at least one parallel pair, sorted."""
         return sorted({lang for pair in self.pairs for lang in pair})
+
+
+@dataclass
+class TextCorpus(Languages):
+    """Sentences by language: parallel pairs and monolingual lists."""
+
+    pairs: dict[tuple[str, str], list[tuple[str, str]]]  # (lang_a, lang_b) -> [(sentence_a, sentence_b), ...]
+    mono: dict[str, list[str]]  # lang -> [sentence, ...]
 
 
 def read_corpus_dir(path: Path, on_error: str = "fail", skipped: Counter | None = None) -> TextCorpus:

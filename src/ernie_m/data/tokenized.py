@@ -12,7 +12,7 @@ from itertools import chain
 import numpy as np
 from tqdm import tqdm
 
-from ernie_m.data.corpus import TextCorpus
+from ernie_m.data.corpus import Languages, TextCorpus
 from ernie_m.errors import ErnieMError
 
 TOKENIZE_BATCH = 4096  # sentences per tokenizer call: large enough for its batched (Rust) path to pay off
@@ -79,19 +79,11 @@ class TokenArrays:
 
 
 @dataclass
-class TokenizedCorpus:
+class TokenizedCorpus(Languages):
     """`TextCorpus` as token ids (no special tokens): monolingual arrays and aligned pair arrays."""
 
     mono: dict[str, TokenArrays]
     pairs: dict[tuple[str, str], tuple[TokenArrays, TokenArrays]]  # side a, side b; row i of each is pair i
-
-    def languages(self) -> list[str]:
-        """All languages, sorted."""
-        return sorted(set(self.mono) | set(self.parallel_languages()))
-
-    def parallel_languages(self) -> list[str]:
-        """Languages that occur in at least one parallel pair, sorted."""
-        return sorted({lang for pair in self.pairs for lang in pair})
 
 
 def tokenize_corpus(

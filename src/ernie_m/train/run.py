@@ -80,7 +80,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
     _check_schedule(config, corpus)
-    if settings.tokenizer is not None and settings.init_from is None:
+    if settings.tokenizer is not None:
         load_tokenizer(settings.tokenizer)  # refuse a bad --tokenizer before anything is written
     given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
     distributed.barrier(dist)  # every rank has checked OUT before the main rank writes to it
