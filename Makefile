@@ -1,17 +1,18 @@
-# Two commands for a newcomer: `make pretrain` (a short run on the embedded default) and `make test`.
+# Two commands for a newcomer: `make demo` (the whole method on the embedded default, offline, on a CPU) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch. Install it before anything else: an unpinned torch resolves to a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test pretrain clean
+.PHONY: install test demo ablation clean
 
 $(BIN)/ernie-m: pyproject.toml
+	@echo "== installing into $(VENV): $(TORCH) first (the CPU build), then ernie-m and its dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --disable-pip-version-check "$(TORCH)"
+	$(BIN)/pip install --disable-pip-version-check -e ".[test]"
 	touch $@
 
 install: $(BIN)/ernie-m
@@ -19,9 +20,13 @@ install: $(BIN)/ernie-m
 test: install
 	$(BIN)/python -m pytest -q
 
-# A second `make pretrain` continues (or, once finished, re-exports) the run instead of refusing its folder.
-pretrain: install
-	$(BIN)/ernie-m pretrain $(if $(wildcard runs/tiny/run.yaml),--resume,--config configs/tiny.yaml) --out runs/tiny
+# Run again after an interruption: the corpus and tokenizer are reused and training continues from its last checkpoint.
+demo: install
+	$(BIN)/ernie-m demo --out runs/demo
+
+# The paper's ablation at small scale (about an hour on a 2-core CPU); resumable in the same way.
+ablation: install
+	$(BIN)/ernie-m ablation --out runs/ablation
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info

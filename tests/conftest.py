@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ernie_m.config import ModelConfig, ObjectiveConfig
+from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR
 from ernie_m.model import ErnieM, new_model
 from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
 
@@ -87,3 +88,10 @@ def config_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("config") / "test.yaml"
     path.write_text(TEST_CONFIG)
     return path
+
+
+def real_catalogs_or_skip(languages: list[str]) -> None:
+    """Skip a test that reads the system's translation catalogs on a machine without them."""
+    missing = [lang for lang in languages if not any(DEFAULT_LOCALE_DIR.glob(f"{lang}/LC_MESSAGES/*.mo"))]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} catalogs in {DEFAULT_LOCALE_DIR} on this machine")

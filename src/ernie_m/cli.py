@@ -122,6 +122,53 @@ def pretrain(
 
 
 @app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
+    config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
+    mono_only: Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")] = None,
+    tatoeba: Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")] = None,
+    cache: Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept for the next run.")] = Path("runs/cache"),
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build the default corpus, train the tokenizer, pre-train with the full recipe, score alignment, report."""
+    from ernie_m.config import load_config
+    from ernie_m.experiments.demo import Inputs, run_demo
+
+    with _errors(), _interruptible("make demo"):
+        inputs = _inputs(load_config(config, set_ or []), mono_only, cache)
+        report = run_demo(inputs, out, tatoeba, progress)
+        typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
+
+
+@app.command()
+def ablation(
+    out: Annotated[Path, typer.Option(help="Output folder: one run per arm and seed, ablation.md/.png/.json.")] = Path("runs/ablation"),
+    config: Annotated[Path, typer.Option(help="The config every arm shares (two stages); see --max-steps.")] = Path("configs/tiny.yaml"),
+    arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds; every arm runs with each.")] = "0,1",
+    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 2000: the whole ablation fits in an hour on a 2-core CPU.")] = 2000,
+    mono_only: Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")] = None,
+    cache: Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept (shared with the demo).")] = Path("runs/cache"),
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train the paper's ablation arms with the same budget, data and seeds; report them side by side."""
+    from ernie_m.config import load_config
+    from ernie_m.experiments.ablation import run_ablation
+
+    with _errors(), _interruptible("ernie-m ablation with the same options"):
+        loaded = load_config(config, set_ or [])
+        try:
+            seed_list = tuple(int(seed) for seed in _codes(seeds))
+        except ValueError:
+            raise ErnieMError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache)
+        report = run_ablation(inputs, out, _codes(arms), seed_list, progress)
+        typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
+
+
+@app.command()
 def evaluate(
     task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, or heldout (a built corpus's test pairs).")],
     model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
@@ -217,6 +264,23 @@ def _errors():
     except ErnieMError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+def _inputs(config, mono_only: str | None, cache: Path):
+    """The demo's and the ablation's corpus and tokenizer settings (default monolingual-only languages: MONO_ONLY)."""
+    from ernie_m.experiments.demo import MONO_ONLY, Inputs
+
+    return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache)
+
+
+@contextmanager
+def _interruptible(again: str):
+    """Ctrl-C: say that the work so far is kept and how to continue, and exit with status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: the last checkpoint is kept and no report was written; run `{again}` again to continue", err=True)
+        raise typer.Exit(130) from None
 
 
 def main() -> None:

@@ -46,8 +46,8 @@ class TokenizerConfig:
 class DataConfig:
     """Which text, how long, and how languages are sampled."""
 
-    languages: tuple[str, ...] = ("de", "fr", "es", "ru", "zh", "it")  # the embedded default's X in en-X
-    max_pairs_per_language: int | None = None
+    languages: tuple[str, ...] = ("de", "es", "fr", "ru", "zh")  # the embedded default's X in en-X (the demo's too)
+    max_pairs_per_language: int | None = None  # pretrain without --corpus only: a seeded sample of the catalogs
     max_length: int = 64  # tokens per training sequence, special tokens included
     alpha: float = 0.5  # language sampling p(l) ~ n_l ** alpha
     mono_from_parallel: bool = True  # each side of a pair also counts as monolingual text

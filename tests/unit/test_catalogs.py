@@ -5,12 +5,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from conftest import real_catalogs_or_skip
 
-from ernie_m.data.catalogs import (
-    DEFAULT_LOCALE_DIR,
-    read_catalog_pairs,
-    read_system_catalogs,
-)
+from ernie_m.data.catalogs import read_catalog_pairs, read_system_catalogs
 from ernie_m.data.clean import RULES, CleanConfig
 from ernie_m.errors import ErnieMError
 
@@ -212,12 +209,6 @@ def test_all_languages_without_any_pair(tmp_path):
         read_catalog_pairs(["all"], tmp_path / "nowhere")
 
 
-def real_catalogs_or_skip(languages: list[str]) -> None:
-    missing = [lang for lang in languages if not any(DEFAULT_LOCALE_DIR.glob(f"{lang}/LC_MESSAGES/*.mo"))]
-    if missing:
-        pytest.skip(f"no {', '.join(missing)} catalogs in {DEFAULT_LOCALE_DIR} on this machine")
-
-
 def test_real_catalog_pairs_and_counts():
     languages = ["de", "fr", "ru", "zh_CN"]
     real_catalogs_or_skip(languages)
@@ -234,8 +225,7 @@ def test_real_catalog_pairs_and_counts():
 
 @pytest.mark.parametrize("lang", ["de", "fr"])
 def test_real_system_catalogs(lang):
-    if not any(DEFAULT_LOCALE_DIR.glob(f"{lang}/LC_MESSAGES/*.mo")):
-        pytest.skip(f"no {lang} catalogs in {DEFAULT_LOCALE_DIR} on this machine")
+    real_catalogs_or_skip([lang])
     pairs = read_system_catalogs([lang]).pairs[("en", lang)]
     assert len(pairs) > 1000
     english = " ".join(en for en, _ in pairs)

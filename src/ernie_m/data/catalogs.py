@@ -63,21 +63,29 @@ def read_catalog_pairs(
     if not named and ALL_LANGUAGES not in languages:
         raise ErnieMError(f"no languages besides English requested from the catalogs (got {languages})")
     if not locale_dir.is_dir():
-        raise ErnieMError(f"{locale_dir}: no translation catalogs there; {_help(named or [ALL_LANGUAGES])}")
+        raise ErnieMError(f"{locale_dir}: no translation catalogs there; {catalog_help(named or [ALL_LANGUAGES])}")
     locales = _locales_by_language(locale_dir)
     wanted = set(named) | (_non_english(locales) if ALL_LANGUAGES in languages else set())
     results = {lang: _language_pairs(lang, locales.get(lang, []), config) for lang in sorted(wanted)}
     empty = [lang for lang in named if not results[lang][0]]
     if empty:
-        raise ErnieMError(f"{locale_dir}: no usable catalog pairs for {', '.join(empty)}; {_help(empty)}")
+        raise ErnieMError(f"{locale_dir}: no usable catalog pairs for {', '.join(empty)}; {catalog_help(empty)}")
     results = {lang: result for lang, result in results.items() if result[0]}
     if not results:
-        raise ErnieMError(f"{locale_dir}: no usable catalog pairs for any language; {_help([ALL_LANGUAGES])}")
+        raise ErnieMError(f"{locale_dir}: no usable catalog pairs for any language; {catalog_help([ALL_LANGUAGES])}")
     pairs = {("en", lang): found for lang, (found, _) in results.items()}
     return pairs, {lang: counts for lang, (_, counts) in results.items()}
 
 
-def _help(languages: list[str]) -> str:
+def catalog_files(languages: list[str], locale_dir: Path = DEFAULT_LOCALE_DIR) -> list[Path]:
+    """The compiled catalogs that `read_catalog_pairs(languages)` reads, sorted: what a cache of its output depends on."""
+    locales = _locales_by_language(Path(locale_dir)) if Path(locale_dir).is_dir() else {}
+    named = {normalize_language(code) for code in languages if code != ALL_LANGUAGES}
+    wanted = named | (_non_english(locales) if ALL_LANGUAGES in languages else set())
+    return sorted(file for lang in wanted for locale in locales.get(lang, []) for file in locale.glob("LC_MESSAGES/*.mo"))
+
+
+def catalog_help(languages: list[str]) -> str:
     """What to do when catalogs are missing, on one line."""
     return (
         f"looked for {', '.join(languages)} in <locale>/LC_MESSAGES/*.mo; the catalogs come with installed "

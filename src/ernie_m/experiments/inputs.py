@@ -1,0 +1,76 @@
+"""The inputs that the demo and the ablation share and keep between runs: a corpus built from the
+system's translation catalogs and a tokenizer trained on it.
+
+    CACHE/corpus-<key>/     `ernie-m corpus build` output (ernie_m.data.build)
+    CACHE/tokenizer-<key>/  `ernie-m tokenizer train` output (ernie_m.data.tokenizer)
+
+Each key hashes everything its directory is made from (the build options and the catalog files'
+names, sizes and modification times; the corpus key and the tokenizer settings), so a second run
+reuses both and a changed input makes new ones. Both are written under a temporary name and
+renamed when complete, so an interrupted run leaves nothing that looks reusable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from ernie_m.config import TokenizerConfig
+from ernie_m.data.build import BuildOptions, build_corpus, open_corpus, read_manifest
+from ernie_m.data.catalogs import catalog_files, catalog_help
+from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
+from ernie_m.errors import ErnieMError
+
+log = logging.getLogger(__name__)
+
+
+def catalog_corpus(options: BuildOptions, cache_dir: Path, min_train: int) -> Path:
+    """The corpus of `options` (catalog languages only), built once; every language must have at least
+    `min_train` training sentences (pairs, or monolingual lines for the monolingual-only ones)."""
+    files = catalog_files(list(options.catalog_languages), options.locale_dir)
+    inputs = {"options": asdict(options), "catalogs": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]}
+    path = Path(cache_dir) / f"corpus-{_key(inputs)}"
+    if path.is_dir():
+        log.info("corpus: reusing %s", path)
+    else:
+        log.info("corpus: building %s from %d catalogs in %s", path, len(files), options.locale_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build_corpus(options, path)
+    _check_sizes(read_manifest(path), options, min_train)
+    return path
+
+
+def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache_dir: Path) -> Path:
+    """A tokenizer trained on the corpus's training split, once per corpus and settings."""
+    path = Path(cache_dir) / f"tokenizer-{_key({'corpus': Path(corpus_dir).name, 'config': asdict(config), 'seed': seed})}"
+    if path.is_dir():
+        log.info("tokenizer: reusing %s", path)
+        return path
+    log.info("tokenizer: training a %d-piece SentencePiece model on %s", config.vocab_size, corpus_dir)
+    sample = balanced_sample(open_corpus(corpus_dir), config.max_sentences, config.alpha, seed)
+    train_tokenizer(sample, path, config.vocab_size, seed, config.max_sentences)
+    return path
+
+
+def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:
+    """Refuse a machine whose catalogs are too few to train and score every language."""
+    counts = manifest["languages"]
+    short = {}
+    for lang in options.catalog_languages:
+        stats = counts.get(lang, {"pairs": {"train": 0, "test": 0}, "mono": 0})
+        train = stats["mono"] if lang in options.mono_only else stats["pairs"]["train"]
+        if train < min_train or stats["pairs"]["test"] == 0:
+            short[lang] = (train, stats["pairs"]["test"])
+    if short:
+        found = ", ".join(f"{lang} {train:,} training sentences and {test:,} held-out pairs" for lang, (train, test) in short.items())
+        raise ErnieMError(
+            f"{options.locale_dir}: too few translations for the demo corpus ({found}; each language needs "
+            f"{min_train:,} and held-out pairs); {catalog_help(sorted(short))}"
+        )
+
+
+def _key(inputs: dict) -> str:
+    return hashlib.blake2b(json.dumps(inputs, sort_keys=True, default=str).encode(), digest_size=6).hexdigest()

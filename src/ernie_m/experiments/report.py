@@ -1,0 +1,128 @@
+"""Tables and plots of held-out alignment: per language for one run (the demo), per arm across
+seeds (the ablation), and the loss of each objective over a run's steps."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+GROUPS = ("parallel", "monolingual-only")
+
+
+def languages_by_group(result: dict) -> dict[str, list[str]]:
+    """The languages of a `heldout` result: those trained with pairs, and the monolingual-only ones."""
+    languages = [key.split("->")[0] for key in result["scores"] if not key.startswith("en->")]
+    return {
+        "parallel": [lang for lang in languages if lang not in result["mono_only"]],
+        "monolingual-only": [lang for lang in languages if lang in result["mono_only"]],
+    }
+
+
+def group_averages(result: dict, directions: tuple[str, ...] = ("{}->en", "en->{}")) -> dict[str, float]:
+    """Mean retrieval accuracy over each group's languages and the given directions, for the groups that have languages."""
+    return {
+        group: statistics.fmean(result["scores"][direction.format(lang)] for lang in languages for direction in directions)
+        for group, languages in languages_by_group(result).items()
+        if languages
+    }
+
+
+def alignment_table(result: dict, before: dict | None = None) -> str:
+    """Markdown: one row per language with X->en and en->X (and, given `before`, the same model's
+    scores before pre-training), then each group's averages."""
+    directions = ("{}->en", "en->{}")
+    runs = [result] if before is None else [result, before]
+    header = "| language | trained with | X->en | en->X |" + (" X->en before | en->X before |" if before else "")
+    lines = [header, "|---|---|" + "---:|" * 2 * len(runs)]
+    for group, languages in languages_by_group(result).items():
+        trained_with = "pairs" if group == "parallel" else "monolingual text only"
+        for lang in languages:
+            cells = [f"{run['scores'][d.format(lang)]:.1f}" for run in runs for d in directions]
+            lines.append(f"| {lang} | {trained_with} | " + " | ".join(cells) + " |")
+    for group in group_averages(result):
+        cells = [f"{group_averages(run, (d,))[group]:.1f}" for run in runs for d in directions]
+        lines.append(f"| **average** | {group} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ablation_table(results: dict[str, list[dict]]) -> str:
+    """Markdown: one row per arm, each group's mean over seeds with its range, tokens/s and final losses."""
+    lines = ["| arm | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
+    for arm, runs in results.items():
+        cells = []
+        for group in GROUPS:
+            values = [group_averages(run).get(group) for run in runs]
+            values = [v for v in values if v is not None]
+            cells.append(f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-")
+        speeds = [run["training"]["tokens_per_s"] for run in runs if run["training"]["tokens_per_s"] is not None]
+        speed = f"{statistics.fmean(speeds):,.0f}" if speeds else "-"
+        lines.append(f"| {arm} | {len(runs)} | {cells[0]} | {cells[1]} | {speed} |")
+    return "\n".join(lines)
+
+
+def loss_chart(log_file: Path, png: Path) -> None:
+    """Each objective's loss over the steps of a run, with the stage boundaries marked."""
+    lines = [json.loads(line) for line in Path(log_file).read_text(encoding="utf-8").splitlines()]
+    logged = [line for line in lines if "tokens_per_s" in line]
+    plt, fig, ax = _figure(6, 3.5)
+    objectives = sorted({key for line in logged for key in line if key.startswith("loss/")})
+    for key in objectives:
+        points = [(line["step"], line[key]) for line in logged if key in line]
+        ax.plot(*zip(*points), label=key.removeprefix("loss/"))
+    for before, after in zip(logged, logged[1:]):
+        if before["stage"] != after["stage"]:
+            ax.axvline(before["step"], color="grey", linestyle=":")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("pre-training loss per objective")
+    ax.legend()
+    _save(plt, fig, png)
+
+
+def alignment_chart(result: dict, png: Path) -> None:
+    """Bars of X->en and en->X per language, the monolingual-only languages on the right."""
+    groups = languages_by_group(result)
+    languages = groups["parallel"] + groups["monolingual-only"]
+    plt, fig, ax = _figure(max(5, 0.6 * len(languages) + 2), 3.5)
+    for offset, (direction, label) in zip((-0.2, 0.2), (("{}->en", "X->en"), ("en->{}", "en->X"))):
+        ax.bar([i + offset for i in range(len(languages))], [result["scores"][direction.format(lang)] for lang in languages], width=0.4, label=label)
+    if groups["monolingual-only"]:
+        ax.axvspan(len(groups["parallel"]) - 0.5, len(languages) - 0.5, color="grey", alpha=0.15, label="monolingual-only")
+    ax.set_xticks(range(len(languages)), languages)
+    ax.set_ylabel("retrieval accuracy (%)")
+    ax.set_title("alignment on held-out pairs")
+    ax.legend()
+    _save(plt, fig, png)
+
+
+def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
+    """Per arm, each group's mean over seeds, with the seeds' range as the error bar."""
+    arms = list(results)
+    plt, fig, ax = _figure(max(6, 1.3 * len(arms) + 2), 4)
+    for offset, group in zip((-0.2, 0.2), GROUPS):
+        per_arm = [[group_averages(run)[group] for run in results[arm] if group in group_averages(run)] or [0.0] for arm in arms]
+        means = [statistics.fmean(values) for values in per_arm]
+        errors = [[m - min(v) for m, v in zip(means, per_arm)], [max(v) - m for m, v in zip(means, per_arm)]]
+        ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, label=f"{group} languages")
+    ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
+    ax.set_ylabel("retrieval accuracy (%), mean of X->en and en->X")
+    ax.set_title("ablation: alignment on held-out pairs (bars: seed range)")
+    ax.legend()
+    _save(plt, fig, png)
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
+    return plt, fig, ax
+
+
+def _save(plt, fig, png: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(png, format="png")
+    plt.close(fig)

@@ -1,0 +1,111 @@
+"""`ernie-m demo` and `ernie-m ablation` on the system's catalogs with a tiny model: the report,
+the caches, a changed setting, Ctrl-C and resuming, Tatoeba files, every arm with two seeds."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from conftest import real_catalogs_or_skip
+from typer.testing import CliRunner
+
+from ernie_m.cli import app
+from ernie_m.train import checkpoint
+from ernie_m.train.loop import Trainer
+
+CONFIG = """
+model: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64}
+tokenizer: {vocab_size: 400, max_sentences: 3000}
+data: {languages: [de, fr], max_length: 32}
+stages:
+  - {name: align, steps: 6, objectives: {mmlm: 1, tlm: 1, camlm: 1}}
+  - {name: back-translate, steps: 6, objectives: {mmlm: 1, tlm: 1, camlm: 1, btmlm: 1}}
+train: {batch_size: 8, lr: 1.0e-3, warmup_steps: 2, log_every: 2, checkpoint_every: 4}
+"""
+PNG = b"\x89PNG"
+
+
+@pytest.fixture
+def paths(tmp_path):
+    real_catalogs_or_skip(["de", "fr", "it"])
+    (tmp_path / "tiny.yaml").write_text(CONFIG)
+    return tmp_path
+
+
+def demo(paths, *extra: str):
+    args = ["demo", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "demo"), "--cache", str(paths / "cache"),
+            "--mono-only", "it", "--no-progress", *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths, caplog):
+    caplog.set_level(logging.INFO)
+    result = demo(paths)
+    assert result.exit_code == 0, result.output
+    report = (paths / "demo" / "report.md").read_text()
+    assert "| de | pairs |" in report and "| it | monolingual text only |" in report and "X->en before" in report
+    assert all((paths / "demo" / name).read_bytes().startswith(PNG) for name in ("losses.png", "alignment.png"))
+    assert json.loads((paths / "demo" / "pretrain" / "result.json").read_text())["training"]["steps"] == 12
+    assert str(paths / "demo" / "report.md") in result.output
+
+    caplog.clear()
+    assert demo(paths).exit_code == 0
+    messages = caplog.text
+    assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and "finished and scored before" in messages
+
+    caplog.clear()
+    assert demo(paths, "--set", "train.lr=2e-3").exit_code == 0
+    assert "corpus: reusing" in caplog.text and "other settings; starting it over" in caplog.text
+
+
+def test_ctrl_c_leaves_no_report_and_the_next_run_resumes(paths, monkeypatch):
+    (paths / "demo").mkdir()
+    (paths / "demo" / "report.md").write_text("an earlier demo's report")
+    save = checkpoint.save
+
+    def save_then_interrupt(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
+    result = demo(paths)
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert not (paths / "demo" / "report.md").exists() and not (paths / "demo" / "pretrain" / "result.json").exists()
+    assert (paths / "demo" / "pretrain" / "checkpoints" / "step-000004").is_dir()
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    restored = []
+    restore = Trainer.restore
+    monkeypatch.setattr(Trainer, "restore", lambda self, path: restored.append(path.name) or restore(self, path))
+    assert demo(paths).exit_code == 0
+    assert restored == ["step-000004"]
+    assert (paths / "demo" / "report.md").read_text().startswith("# ERNIE-M demo")
+
+
+def test_demo_scores_tatoeba_files_when_given(paths):
+    tatoeba = paths / "tatoeba"
+    tatoeba.mkdir()
+    (tatoeba / "tatoeba.deu-eng.deu").write_text("Die Katze schläft.\nIch trinke Wasser.\nDas Haus ist alt.\n")
+    (tatoeba / "tatoeba.deu-eng.eng").write_text("The cat sleeps.\nI drink water.\nThe house is old.\n")
+    result = demo(paths, "--tatoeba", str(tatoeba))
+    assert result.exit_code == 0, result.output
+    assert "## Tatoeba" in result.output and "de->en" in (paths / "demo" / "report.md").read_text().split("## Tatoeba")[1]
+
+
+def test_ablation_scores_every_arm_with_each_seed(paths):
+    common = ["ablation", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "ablation"), "--cache", str(paths / "cache"),
+              "--mono-only", "it", "--seeds", "0,1", "--max-steps", "4", "--no-progress"]
+    result = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads((paths / "ablation" / "ablation.json").read_text())
+    assert list(runs) == ["no pre-training (the initialisation)", "MMLM", "MMLM+CAMLM, then +BTMLM"]
+    assert all(len(seeds) == 2 for seeds in runs.values())
+    assert runs["MMLM"][0]["scores"] != runs["MMLM"][1]["scores"]  # the seed reaches the model
+    assert "btmlm" in runs["MMLM+CAMLM, then +BTMLM"][0]["training"]["final_loss"]
+    assert "btmlm" not in runs["MMLM"][0]["training"]["final_loss"]
+    table = (paths / "ablation" / "ablation.md").read_text()
+    assert "| MMLM | 2 |" in table and (paths / "ablation" / "ablation.png").read_bytes().startswith(PNG)
+
+    refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
+    assert refused.exit_code == 2 and "tlm-only" in refused.stderr
