@@ -133,7 +133,7 @@ def demo(
 ) -> None:
     """Build the default corpus, train the tokenizer, pre-train with the full recipe, score alignment, report."""
     from ernie_m.config import load_config
-    from ernie_m.experiments.demo import Inputs, run_demo
+    from ernie_m.experiments.demo import run_demo
 
     with _errors(), _interruptible("make demo"):
         inputs = _inputs(load_config(config, set_ or []), mono_only, cache)
