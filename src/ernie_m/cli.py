@@ -135,7 +135,7 @@ def demo(
     from ernie_m.config import load_config
     from ernie_m.experiments.demo import run_demo
 
-    with _errors(), _interruptible("make demo"):
+    with _errors(), _interruptible():
         inputs = _inputs(load_config(config, set_ or []), mono_only, cache)
         report = run_demo(inputs, out, tatoeba, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
@@ -147,7 +147,7 @@ def ablation(
     config: Annotated[Path, typer.Option(help="The config every arm shares (two stages); see --max-steps.")] = Path("configs/tiny.yaml"),
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; every arm runs with each.")] = "0,1",
-    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 2000: the whole ablation fits in an hour on a 2-core CPU.")] = 2000,
+    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 3000: the whole ablation takes about 45 minutes on a 2-core CPU.")] = 3000,
     mono_only: Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")] = None,
     cache: Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept (shared with the demo).")] = Path("runs/cache"),
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
@@ -157,12 +157,16 @@ def ablation(
     from ernie_m.config import load_config
     from ernie_m.experiments.ablation import run_ablation
 
-    with _errors(), _interruptible("ernie-m ablation with the same options"):
+    with _errors(), _interruptible():
         loaded = load_config(config, set_ or [])
         try:
             seed_list = tuple(int(seed) for seed in _codes(seeds))
         except ValueError:
             raise ErnieMError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        if len(set(seed_list)) != len(seed_list):
+            raise ErnieMError(f"--seeds {seeds!r}: a seed given twice would count one run twice")
+        if max_steps < len(loaded.stages):
+            raise ErnieMError(f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step")
         inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache)
         report = run_ablation(inputs, out, _codes(arms), seed_list, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
@@ -268,18 +272,19 @@ def _errors():
 
 def _inputs(config, mono_only: str | None, cache: Path):
     """The demo's and the ablation's corpus and tokenizer settings (default monolingual-only languages: MONO_ONLY)."""
-    from ernie_m.experiments.demo import MONO_ONLY, Inputs
+    from ernie_m.experiments.inputs import MONO_ONLY, Inputs
 
     return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache)
 
 
 @contextmanager
-def _interruptible(again: str):
-    """Ctrl-C: say that the work so far is kept and how to continue, and exit with status 130."""
+def _interruptible():
+    """Ctrl-C: say what is kept and how to continue, and exit with status 130."""
     try:
         yield
     except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted: the last checkpoint is kept and no report was written; run `{again}` again to continue", err=True)
+        typer.echo("\ninterrupted: no report was written; what was finished (corpus, tokenizer, runs, the last checkpoint) "
+                   "is kept: run the same command again to continue", err=True)
         raise typer.Exit(130) from None
 
 

@@ -7,7 +7,9 @@ import json
 import logging
 
 import pytest
+import torch
 from conftest import real_catalogs_or_skip
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ernie_m.cli import app
@@ -26,10 +28,17 @@ train: {batch_size: 8, lr: 1.0e-3, warmup_steps: 2, log_every: 2, checkpoint_eve
 PNG = b"\x89PNG"
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One corpus and tokenizer cache for the module: each is built by the first test that needs it."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def paths(tmp_path):
+def paths(tmp_path, cache):
     real_catalogs_or_skip(["de", "fr", "it"])
     (tmp_path / "tiny.yaml").write_text(CONFIG)
+    (tmp_path / "cache").symlink_to(cache)
     return tmp_path
 
 
@@ -55,8 +64,13 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and "finished and scored before" in messages
 
     caplog.clear()
-    assert demo(paths, "--set", "train.lr=2e-3").exit_code == 0
+    assert demo(paths, "--set", "train.lr=1e-12").exit_code == 0
     assert "corpus: reusing" in caplog.text and "other settings; starting it over" in caplog.text
+    # With a learning rate of ~0 the trained model is its initialisation: the "before" columns score that model.
+    trained = load_file(paths / "demo" / "pretrain" / "model" / "model.safetensors")
+    untrained = load_file(paths / "demo" / "untrained" / "model" / "model.safetensors")
+    assert trained.keys() == untrained.keys()
+    assert all(torch.allclose(trained[name], untrained[name], atol=1e-6) for name in trained)
 
 
 def test_ctrl_c_leaves_no_report_and_the_next_run_resumes(paths, monkeypatch):
@@ -92,8 +106,13 @@ def test_demo_scores_tatoeba_files_when_given(paths):
     assert result.exit_code == 0, result.output
     assert "## Tatoeba" in result.output and "de->en" in (paths / "demo" / "report.md").read_text().split("## Tatoeba")[1]
 
+    refused = demo(paths, "--tatoeba", str(paths / "empty"))
+    assert refused.exit_code == 2 and "tatoeba.deu-eng.deu" in refused.stderr
+    assert (paths / "demo" / "report.md").exists()  # refused before anything: the finished demo's report stays
 
-def test_ablation_scores_every_arm_with_each_seed(paths):
+
+def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog):
+    caplog.set_level(logging.INFO)
     common = ["ablation", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "ablation"), "--cache", str(paths / "cache"),
               "--mono-only", "it", "--seeds", "0,1", "--max-steps", "4", "--no-progress"]
     result = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
@@ -106,6 +125,10 @@ def test_ablation_scores_every_arm_with_each_seed(paths):
     assert "btmlm" not in runs["MMLM"][0]["training"]["final_loss"]
     table = (paths / "ablation" / "ablation.md").read_text()
     assert "| MMLM | 2 |" in table and (paths / "ablation" / "ablation.png").read_bytes().startswith(PNG)
+
+    caplog.clear()
+    again = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
+    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 6  # 2 untrained + 4 runs
 
     refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
     assert refused.exit_code == 2 and "tlm-only" in refused.stderr

@@ -1,5 +1,6 @@
 """The demo's and the ablation's pieces: report tables and charts, cached inputs, ablation arms."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -10,9 +11,10 @@ from test_catalogs import write_catalog
 from ernie_m.config import TokenizerConfig, config_from_dict, load_config
 from ernie_m.data.build import BuildOptions, read_manifest
 from ernie_m.errors import ErnieMError
-from ernie_m.experiments import inputs, report
+from ernie_m.experiments import inputs, report, scored
 from ernie_m.experiments.ablation import ARMS, arm_config, run_ablation
-from ernie_m.experiments.demo import Inputs
+from ernie_m.experiments.inputs import Inputs
+from ernie_m.train.run import RunSettings
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # A `heldout` result; the monolingual-only language comes first to check that rows are grouped.
@@ -206,3 +208,22 @@ def test_demo_inputs_refuse_mono_only_languages_trained_with_pairs(tmp_path):
     with pytest.raises(ErnieMError, match=r"--mono-only fr: also in data.languages"):
         demo_inputs.prepare()
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("saved", ["same", "other", "broken"])
+def test_an_earlier_run_is_reused_only_with_the_same_settings(saved, tmp_path):
+    """Same settings and a result: reused. Other settings, or a run.yaml that cannot be read: started over."""
+    settings = RunSettings(load_config(None), tmp_path / "corpus", None, tmp_path / "tokenizer")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "result.json").write_text('{"average": 1.0}')
+    if saved == "broken":
+        (out / "run.yaml").write_text("config: {model: {hidden_size: 12")
+    else:
+        settings.save(out / "run.yaml")
+    changed = dataclasses.replace(settings, config=load_config(None, ["train.lr=0.5"]))
+    resumed, result = scored._earlier(changed if saved == "other" else settings, out)
+    if saved == "same":
+        assert (resumed, result) == (True, {"average": 1.0})
+    else:
+        assert (resumed, result) == (False, None) and not out.exists()

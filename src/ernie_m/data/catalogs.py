@@ -17,6 +17,8 @@ import struct
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ernie_m.data.clean import CleanConfig, clean_pairs
 from ernie_m.data.corpus import TextCorpus
 from ernie_m.data.languages import normalize_language
@@ -59,14 +61,14 @@ def read_catalog_pairs(
     (entries left out), "context_stripped", and the removals of each cleaning rule.
     """
     locale_dir = Path(locale_dir)
-    named = sorted({normalize_language(code) for code in languages if code != ALL_LANGUAGES} - {"en"})
+    named = _named(languages)
     if not named and ALL_LANGUAGES not in languages:
         raise ErnieMError(f"no languages besides English requested from the catalogs (got {languages})")
     if not locale_dir.is_dir():
         raise ErnieMError(f"{locale_dir}: no translation catalogs there; {catalog_help(named or [ALL_LANGUAGES])}")
     locales = _locales_by_language(locale_dir)
-    wanted = set(named) | (_non_english(locales) if ALL_LANGUAGES in languages else set())
-    results = {lang: _language_pairs(lang, locales.get(lang, []), config) for lang in sorted(wanted)}
+    wanted = _wanted(languages, locales)
+    results = {lang: _language_pairs(lang, locales.get(lang, []), config) for lang in tqdm(wanted, desc="catalogs", unit="language", disable=None)}
     empty = [lang for lang in named if not results[lang][0]]
     if empty:
         raise ErnieMError(f"{locale_dir}: no usable catalog pairs for {', '.join(empty)}; {catalog_help(empty)}")
@@ -80,9 +82,17 @@ def read_catalog_pairs(
 def catalog_files(languages: list[str], locale_dir: Path = DEFAULT_LOCALE_DIR) -> list[Path]:
     """The compiled catalogs that `read_catalog_pairs(languages)` reads, sorted: what a cache of its output depends on."""
     locales = _locales_by_language(Path(locale_dir)) if Path(locale_dir).is_dir() else {}
-    named = {normalize_language(code) for code in languages if code != ALL_LANGUAGES}
-    wanted = named | (_non_english(locales) if ALL_LANGUAGES in languages else set())
-    return sorted(file for lang in wanted for locale in locales.get(lang, []) for file in locale.glob("LC_MESSAGES/*.mo"))
+    return sorted(file for lang in _wanted(languages, locales) for locale in locales.get(lang, []) for file in locale.glob("LC_MESSAGES/*.mo"))
+
+
+def _named(languages: list[str]) -> list[str]:
+    """The languages requested by name, normalised, English (the pivot) left out."""
+    return sorted({normalize_language(code) for code in languages if code != ALL_LANGUAGES} - {"en"})
+
+
+def _wanted(languages: list[str], locales: dict[str, list[Path]]) -> list[str]:
+    """The languages to read: those named, and with "all" every locale's language but English."""
+    return sorted(set(_named(languages)) | (_non_english(locales) if ALL_LANGUAGES in languages else set()))
 
 
 def catalog_help(languages: list[str]) -> str:

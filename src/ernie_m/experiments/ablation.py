@@ -21,12 +21,11 @@ from pathlib import Path
 from ernie_m.config import Config
 from ernie_m.errors import ErnieMError
 from ernie_m.experiments import report
-from ernie_m.experiments.demo import Inputs
+from ernie_m.experiments.inputs import Inputs
 from ernie_m.experiments.scored import score_untrained, train_and_score
 from ernie_m.files import write_atomically
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)

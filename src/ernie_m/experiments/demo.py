@@ -12,61 +12,35 @@ demo starts and written when it ends, so it always describes a finished model.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-from ernie_m.config import Config
-from ernie_m.data.build import BuildOptions
-from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate import readers
 from ernie_m.evaluate.report import language_table
 from ernie_m.evaluate.tasks import EvalSettings, run_task
 from ernie_m.experiments import report
-from ernie_m.experiments.inputs import catalog_corpus, corpus_tokenizer
+from ernie_m.experiments.inputs import Inputs
 from ernie_m.experiments.scored import score_untrained, train_and_score
 from ernie_m.files import write_atomically
 
 log = logging.getLogger(__name__)
 
-# Withheld from training as pairs; their own side stays as monolingual text. Each has thousands of
-# catalog pairs, so 1,000 held-out pairs can score it: Latin (it), Cyrillic (uk) and Hangul (ko) script.
-MONO_ONLY = ("it", "uk", "ko")
-MIN_TRAIN_SENTENCES = 2000
 REPORT_FILES = ("report.md", "losses.png", "alignment.png")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What the demo and the ablation train on: pairs for config.data.languages, monolingual text for `mono_only`."""
-
-    config: Config
-    mono_only: tuple[str, ...] = MONO_ONLY
-    cache_dir: Path = Path("runs/cache")
-    locale_dir: Path = DEFAULT_LOCALE_DIR
-
-    def prepare(self) -> tuple[Path, Path]:
-        """The cached corpus and tokenizer (built on first use)."""
-        overlap = sorted(set(self.mono_only) & set(self.config.data.languages))
-        if overlap:
-            raise ErnieMError(f"--mono-only {', '.join(overlap)}: also in data.languages (the languages trained with pairs)")
-        options = BuildOptions(
-            catalog_languages=tuple(self.config.data.languages) + tuple(self.mono_only),
-            locale_dir=self.locale_dir, mono_only=tuple(self.mono_only), seed=self.config.train.seed,
-        )
-        corpus = catalog_corpus(options, self.cache_dir, MIN_TRAIN_SENTENCES)
-        return corpus, corpus_tokenizer(corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir)
 
 
 def run_demo(inputs: Inputs, out_dir: Path, tatoeba_dir: Path | None = None, progress: bool = True) -> Path:
     """Train and score the demo model; write OUT/report.md (and its plots) and return its path."""
     out_dir = Path(out_dir)
+    tatoeba_languages = _tatoeba_languages(inputs, tatoeba_dir) if tatoeba_dir else ()  # a bad folder fails before anything
     for name in REPORT_FILES:
         (out_dir / name).unlink(missing_ok=True)
     corpus, tokenizer = inputs.prepare()
     before = score_untrained(inputs.config, corpus, tokenizer, out_dir / "untrained", progress)
     result = train_and_score(inputs.config, corpus, tokenizer, out_dir / "pretrain", progress)
-    tatoeba = _tatoeba(result, out_dir / "pretrain" / "model", tatoeba_dir, progress) if tatoeba_dir else None
+    tatoeba = None
+    if tatoeba_languages:
+        settings = EvalSettings(task="tatoeba", model_dir=out_dir / "pretrain" / "model", data_dir=tatoeba_dir, languages=tatoeba_languages, progress=progress)
+        tatoeba = run_task(settings)
     report.loss_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "losses.png")
     report.alignment_chart(result, out_dir / "alignment.png")
     text = _report(inputs, corpus, result, before, tatoeba)
@@ -74,13 +48,14 @@ def run_demo(inputs: Inputs, out_dir: Path, tatoeba_dir: Path | None = None, pro
     return out_dir / "report.md"
 
 
-def _tatoeba(result: dict, model_dir: Path, data_dir: Path, progress: bool) -> dict:
-    """Tatoeba retrieval for the demo's languages that have files in `data_dir`."""
-    wanted = [lang for group in report.languages_by_group(result).values() for lang in group if lang in readers.TATOEBA_ISO3]
-    present = [lang for lang in wanted if _has_tatoeba(data_dir, lang)]
+def _tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
+    """The demo's languages that have Tatoeba files in `data_dir`; an error when none has."""
+    languages = [lang for lang in (*inputs.config.data.languages, *inputs.mono_only) if lang in readers.TATOEBA_ISO3]
+    present = tuple(lang for lang in languages if _has_tatoeba(data_dir, lang))
     if not present:
-        raise ErnieMError(f"{data_dir}: no Tatoeba files for the demo's languages (e.g. tatoeba.{readers.TATOEBA_ISO3[wanted[0]]}-eng.{readers.TATOEBA_ISO3[wanted[0]]})")
-    return run_task(EvalSettings(task="tatoeba", model_dir=model_dir, data_dir=data_dir, languages=tuple(present), progress=progress))
+        expected = ", ".join(f"tatoeba.{readers.TATOEBA_ISO3[lang]}-eng.{readers.TATOEBA_ISO3[lang]}" for lang in languages)
+        raise ErnieMError(f"{data_dir}: no Tatoeba files for the demo's languages (looked for {expected or 'none: no demo language is in Tatoeba'} and their .eng sides)")
+    return present
 
 
 def _has_tatoeba(data_dir: Path, lang: str) -> bool:

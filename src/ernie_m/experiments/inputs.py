@@ -18,13 +18,43 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from ernie_m.config import TokenizerConfig
-from ernie_m.data.build import BuildOptions, build_corpus, open_corpus, read_manifest
-from ernie_m.data.catalogs import catalog_files, catalog_help
+import shutil
+from dataclasses import dataclass
+
+from ernie_m.config import Config, TokenizerConfig
+from ernie_m.data.build import FORMAT_VERSION, BuildOptions, build_corpus, open_corpus, read_manifest
+from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, catalog_files, catalog_help
+from ernie_m.data.languages import normalize_language
 from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
 from ernie_m.errors import ErnieMError
 
 log = logging.getLogger(__name__)
+
+# Withheld from training as pairs; their own side stays as monolingual text. Each has thousands of
+# catalog pairs, so 1,000 held-out pairs can score it: Latin (it), Cyrillic (uk) and Hangul (ko) script.
+MONO_ONLY = ("it", "uk", "ko")
+MIN_TRAIN_SENTENCES = 2000
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the demo and the ablation train on: pairs for config.data.languages, monolingual text for `mono_only`."""
+
+    config: Config
+    mono_only: tuple[str, ...] = MONO_ONLY
+    cache_dir: Path = Path("runs/cache")
+    locale_dir: Path = DEFAULT_LOCALE_DIR
+
+    def prepare(self) -> tuple[Path, Path]:
+        """The cached corpus and tokenizer (built on first use). The held-out split does not depend on
+        train.seed, so that runs with different seeds are scored on the same pairs."""
+        mono_only = tuple(normalize_language(code) for code in self.mono_only)
+        overlap = sorted(set(mono_only) & {normalize_language(code) for code in self.config.data.languages})
+        if overlap:
+            raise ErnieMError(f"--mono-only {', '.join(overlap)}: also in data.languages (the languages trained with pairs)")
+        options = BuildOptions(catalog_languages=tuple(self.config.data.languages) + mono_only, locale_dir=self.locale_dir, mono_only=mono_only)
+        corpus = catalog_corpus(options, self.cache_dir, MIN_TRAIN_SENTENCES)
+        return corpus, corpus_tokenizer(corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir)
 
 
 def catalog_corpus(options: BuildOptions, cache_dir: Path, min_train: int) -> Path:
@@ -33,6 +63,9 @@ def catalog_corpus(options: BuildOptions, cache_dir: Path, min_train: int) -> Pa
     files = catalog_files(list(options.catalog_languages), options.locale_dir)
     inputs = {"options": asdict(options), "catalogs": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]}
     path = Path(cache_dir) / f"corpus-{_key(inputs)}"
+    if path.is_dir() and read_manifest(path).get("format_version") != FORMAT_VERSION:
+        log.info("corpus: %s was built by an older version; building it again", path)
+        shutil.rmtree(path)
     if path.is_dir():
         log.info("corpus: reusing %s", path)
     else:
@@ -49,8 +82,8 @@ def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache
     if path.is_dir():
         log.info("tokenizer: reusing %s", path)
         return path
-    log.info("tokenizer: training a %d-piece SentencePiece model on %s", config.vocab_size, corpus_dir)
     sample = balanced_sample(open_corpus(corpus_dir), config.max_sentences, config.alpha, seed)
+    log.info("tokenizer: training a %d-piece SentencePiece model on %d sentences of %s", config.vocab_size, len(sample), corpus_dir)
     train_tokenizer(sample, path, config.vocab_size, seed, config.max_sentences)
     return path
 

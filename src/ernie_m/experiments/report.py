@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 GROUPS = ("parallel", "monolingual-only")
+DIRECTIONS = ("{}->en", "en->{}")  # retrieval X->en and en->X, formatted with the language
 
 
 def languages_by_group(result: dict) -> dict[str, list[str]]:
@@ -19,7 +20,7 @@ def languages_by_group(result: dict) -> dict[str, list[str]]:
     }
 
 
-def group_averages(result: dict, directions: tuple[str, ...] = ("{}->en", "en->{}")) -> dict[str, float]:
+def group_averages(result: dict, directions: tuple[str, ...] = DIRECTIONS) -> dict[str, float]:
     """Mean retrieval accuracy over each group's languages and the given directions, for the groups that have languages."""
     return {
         group: statistics.fmean(result["scores"][direction.format(lang)] for lang in languages for direction in directions)
@@ -31,29 +32,26 @@ def group_averages(result: dict, directions: tuple[str, ...] = ("{}->en", "en->{
 def alignment_table(result: dict, before: dict | None = None) -> str:
     """Markdown: one row per language with X->en and en->X (and, given `before`, the same model's
     scores before pre-training), then each group's averages."""
-    directions = ("{}->en", "en->{}")
     runs = [result] if before is None else [result, before]
     header = "| language | trained with | X->en | en->X |" + (" X->en before | en->X before |" if before else "")
     lines = [header, "|---|---|" + "---:|" * 2 * len(runs)]
     for group, languages in languages_by_group(result).items():
         trained_with = "pairs" if group == "parallel" else "monolingual text only"
         for lang in languages:
-            cells = [f"{run['scores'][d.format(lang)]:.1f}" for run in runs for d in directions]
+            cells = [f"{run['scores'][d.format(lang)]:.1f}" for run in runs for d in DIRECTIONS]
             lines.append(f"| {lang} | {trained_with} | " + " | ".join(cells) + " |")
     for group in group_averages(result):
-        cells = [f"{group_averages(run, (d,))[group]:.1f}" for run in runs for d in directions]
+        cells = [f"{group_averages(run, (d,))[group]:.1f}" for run in runs for d in DIRECTIONS]
         lines.append(f"| **average** | {group} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def ablation_table(results: dict[str, list[dict]]) -> str:
-    """Markdown: one row per arm, each group's mean over seeds with its range, tokens/s and final losses."""
+    """Markdown: one row per arm, each group's mean over seeds with its range, and the trainer's tokens/s."""
     lines = ["| arm | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
     for arm, runs in results.items():
         cells = []
-        for group in GROUPS:
-            values = [group_averages(run).get(group) for run in runs]
-            values = [v for v in values if v is not None]
+        for values in _group_values(runs).values():
             cells.append(f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-")
         speeds = [run["training"]["tokens_per_s"] for run in runs if run["training"]["tokens_per_s"] is not None]
         speed = f"{statistics.fmean(speeds):,.0f}" if speeds else "-"
@@ -100,16 +98,23 @@ def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
     """Per arm, each group's mean over seeds, with the seeds' range as the error bar."""
     arms = list(results)
     plt, fig, ax = _figure(max(6, 1.3 * len(arms) + 2), 4)
+    values = {arm: _group_values(runs) for arm, runs in results.items()}
     for offset, group in zip((-0.2, 0.2), GROUPS):
-        per_arm = [[group_averages(run)[group] for run in results[arm] if group in group_averages(run)] or [0.0] for arm in arms]
-        means = [statistics.fmean(values) for values in per_arm]
-        errors = [[m - min(v) for m, v in zip(means, per_arm)], [max(v) - m for m, v in zip(means, per_arm)]]
+        per_arm = [values[arm][group] for arm in arms]
+        means = [statistics.fmean(v) if v else float("nan") for v in per_arm]  # no bar for a group without languages
+        errors = [[m - min(v, default=m) for m, v in zip(means, per_arm)], [max(v, default=m) - m for m, v in zip(means, per_arm)]]
         ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, label=f"{group} languages")
     ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
     ax.set_ylabel("retrieval accuracy (%), mean of X->en and en->X")
     ax.set_title("ablation: alignment on held-out pairs (bars: seed range)")
     ax.legend()
     _save(plt, fig, png)
+
+
+def _group_values(runs: list[dict]) -> dict[str, list[float]]:
+    """Each group's average in every run (seed) that has the group's languages."""
+    averages = [group_averages(run) for run in runs]
+    return {group: [a[group] for a in averages if group in a] for group in GROUPS}
 
 
 def _figure(width: float, height: float):

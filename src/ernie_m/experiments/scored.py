@@ -16,15 +16,16 @@ import shutil
 import statistics
 from pathlib import Path
 
-import torch
+import yaml
 
 from ernie_m.config import Config
 from ernie_m.data.build import open_corpus
 from ernie_m.data.tokenizer import load_tokenizer
+from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.tasks import EvalSettings, run_task
 from ernie_m.files import write_atomically
-from ernie_m.model import new_model, save_pretrained
-from ernie_m.train.run import RunSettings, pretrain
+from ernie_m.model import save_pretrained
+from ernie_m.train.run import RunSettings, initial_model, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,8 @@ def score_untrained(config: Config, corpus: Path, tokenizer: Path, out_dir: Path
     if result is not None:
         return result
     loaded = load_tokenizer(tokenizer)
-    torch.manual_seed(config.train.seed)  # as ernie_m.train.run seeds the model it trains
-    model = new_model(config.model, len(loaded), open_corpus(corpus).languages(), config.data.max_length)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    save_pretrained(initial_model(config, len(loaded), open_corpus(corpus).languages()), loaded, Path(out_dir) / "model")
     settings.save(Path(out_dir) / "run.yaml")
-    save_pretrained(model, loaded, Path(out_dir) / "model")
     return _scored(settings, Path(out_dir) / "model", {"steps": 0, "final_loss": {}, "tokens_per_s": None}, progress)
 
 
@@ -74,7 +72,7 @@ def training_summary(log_file: Path) -> dict:
 def _earlier(settings: RunSettings, out_dir: Path) -> tuple[bool, dict | None]:
     """(whether OUT holds a run with these settings, its result if it was finished and scored);
     a run with other settings is removed."""
-    same = (out_dir / "run.yaml").is_file() and RunSettings.load(out_dir / "run.yaml") == settings
+    same = _saved_settings(out_dir / "run.yaml") == settings
     if same and (out_dir / "result.json").is_file():
         log.info("%s: finished and scored before; reusing its result", out_dir)
         return True, json.loads((out_dir / "result.json").read_text(encoding="utf-8"))
@@ -82,6 +80,15 @@ def _earlier(settings: RunSettings, out_dir: Path) -> tuple[bool, dict | None]:
         log.info("%s: holds a run with other settings; starting it over", out_dir)
         shutil.rmtree(out_dir)
     return same, None
+
+
+def _saved_settings(path: Path) -> RunSettings | None:
+    """The settings of an earlier run; None when there is none or its file cannot be read (cut short,
+    or written by a version with other config keys)."""
+    try:
+        return RunSettings.load(path)
+    except (OSError, ErnieMError, yaml.YAMLError, KeyError, TypeError):
+        return None
 
 
 def _scored(settings: RunSettings, model_dir: Path, training: dict, progress: bool) -> dict:

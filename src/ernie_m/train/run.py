@@ -116,8 +116,7 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
     tokenized = _shards(settings, corpus, out_dir, progress, dist)
     if model is None:
-        torch.manual_seed(config.train.seed)
-        model = new_model(config.model, len(tokenizer), corpus.languages(), config.data.max_length)
+        model = initial_model(config, len(tokenizer), corpus.languages())
     language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
     targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     model.to(dist.device)
@@ -134,6 +133,12 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         out_dir=out_dir,
     )
     return trainer, tokenizer
+
+
+def initial_model(config: Config, vocab_size: int, languages: list[str]):
+    """The model a run without --init-from starts from, seeded by train.seed."""
+    torch.manual_seed(config.train.seed)
+    return new_model(config.model, vocab_size, languages, config.data.max_length)
 
 
 def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist) -> TokenizedCorpus:
