@@ -89,10 +89,12 @@ def test_loss_chart_plots_each_objective_and_the_stage_boundary(tmp_path, monkey
 
 
 def test_alignment_and_ablation_charts_write_pngs(tmp_path):
-    """Both charts write a PNG, also for an arm without monolingual-only languages."""
-    report.alignment_chart(RESULT, tmp_path / "alignment.png")
+    """Both charts write a PNG, the alignment chart with and without the scores before pre-training,
+    the ablation chart also for an arm without monolingual-only languages."""
+    report.alignment_chart(RESULT, tmp_path / "alignment.png", before=shifted(RESULT, -5.0, None))
+    report.alignment_chart(RESULT, tmp_path / "alignment-alone.png")
     report.ablation_chart({"A": [RESULT, shifted(RESULT, 5.0, 1.0)], "B": [PAIRS_ONLY]}, tmp_path / "ablation.png")
-    for name in ("alignment.png", "ablation.png"):
+    for name in ("alignment.png", "alignment-alone.png", "ablation.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
 
 

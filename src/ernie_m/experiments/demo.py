@@ -42,7 +42,7 @@ def run_demo(inputs: Inputs, out_dir: Path, tatoeba_dir: Path | None = None, pro
         settings = EvalSettings(task="tatoeba", model_dir=out_dir / "pretrain" / "model", data_dir=tatoeba_dir, languages=tatoeba_languages, progress=progress)
         tatoeba = run_task(settings)
     report.loss_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "losses.png")
-    report.alignment_chart(result, out_dir / "alignment.png")
+    report.alignment_chart(result, out_dir / "alignment.png", before)
     text = _report(inputs, corpus, result, before, tatoeba)
     write_atomically(out_dir / "report.md", lambda p: p.write_text(text, encoding="utf-8"))
     return out_dir / "report.md"

@@ -78,13 +78,18 @@ def loss_chart(log_file: Path, png: Path) -> None:
     _save(plt, fig, png)
 
 
-def alignment_chart(result: dict, png: Path) -> None:
-    """Bars of X->en and en->X per language, the monolingual-only languages on the right."""
+def alignment_chart(result: dict, png: Path, before: dict | None = None) -> None:
+    """Bars of X->en and en->X per language, the monolingual-only languages on the right; given
+    `before`, the same model's scores before pre-training as black ticks."""
     groups = languages_by_group(result)
     languages = groups["parallel"] + groups["monolingual-only"]
     plt, fig, ax = _figure(max(5, 0.6 * len(languages) + 2), 3.5)
-    for offset, (direction, label) in zip((-0.2, 0.2), (("{}->en", "X->en"), ("en->{}", "en->X"))):
-        ax.bar([i + offset for i in range(len(languages))], [result["scores"][direction.format(lang)] for lang in languages], width=0.4, label=label)
+    for offset, direction in zip((-0.2, 0.2), DIRECTIONS):
+        positions = [i + offset for i in range(len(languages))]
+        ax.bar(positions, [result["scores"][direction.format(lang)] for lang in languages], width=0.4, label=direction.format("X"))
+        if before is not None:
+            label = "before pre-training" if offset > 0 else None
+            ax.scatter(positions, [before["scores"][direction.format(lang)] for lang in languages], marker="_", s=200, color="black", label=label)
     if groups["monolingual-only"]:
         ax.axvspan(len(groups["parallel"]) - 0.5, len(languages) - 0.5, color="grey", alpha=0.15, label="monolingual-only")
     ax.set_xticks(range(len(languages)), languages)
@@ -105,8 +110,8 @@ def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
         errors = [[m - min(v, default=m) for m, v in zip(means, per_arm)], [max(v, default=m) - m for m, v in zip(means, per_arm)]]
         ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, label=f"{group} languages")
     ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
-    ax.set_ylabel("retrieval accuracy (%), mean of X->en and en->X")
-    ax.set_title("ablation: alignment on held-out pairs (bars: seed range)")
+    ax.set_ylabel("retrieval accuracy (%)")
+    ax.set_title("ablation: held-out retrieval, mean of X->en and en->X (error bars: seed range)")
     ax.legend()
     _save(plt, fig, png)
 
