@@ -21,6 +21,12 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")
 
 
+# Options that several commands share.
+Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")]
+MonoOnly = Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")]
+Cache = Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept for the next demo or ablation (shared by both).")]
+
+
 def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(code.strip() for code in (text or "").split(",") if code.strip())
 
@@ -96,7 +102,7 @@ def pretrain(
     stop_at: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")] = False,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Pre-train with MMLM, TLM, CAMLM and BTMLM, stage by stage; export a Hugging Face model."""
@@ -125,10 +131,10 @@ def pretrain(
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
     config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
-    mono_only: Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")] = None,
+    mono_only: MonoOnly = None,
     tatoeba: Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")] = None,
-    cache: Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept for the next run.")] = Path("runs/cache"),
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    cache: Cache = Path("runs/cache"),
+    set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Build the default corpus, train the tokenizer, pre-train with the full recipe, score alignment, report."""
@@ -148,9 +154,9 @@ def ablation(
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; every arm runs with each.")] = "0,1",
     max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 3000: the whole ablation takes about 45 minutes on a 2-core CPU.")] = 3000,
-    mono_only: Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")] = None,
-    cache: Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept (shared with the demo).")] = Path("runs/cache"),
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    mono_only: MonoOnly = None,
+    cache: Cache = Path("runs/cache"),
+    set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train the paper's ablation arms with the same budget, data and seeds; report them side by side."""

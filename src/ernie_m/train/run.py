@@ -99,6 +99,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if resume:
         start = trainer.restore(last) if last is not None else 0
         if dist.is_main:
+            log.info("pretrain: continuing %s from step %d", out_dir, start)
             _truncate_log(out_dir / "log.jsonl", start)
     stop = min(stop_at or config.total_steps, config.total_steps)
     trainer.run(start, stop, progress)
