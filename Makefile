@@ -18,6 +18,7 @@ $(BIN)/ernie-m: pyproject.toml
 install: $(BIN)/ernie-m
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 # Run again after an interruption: the corpus and tokenizer are reused and training continues from its last checkpoint.
