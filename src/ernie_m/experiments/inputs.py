@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict
-from pathlib import Path
-
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from ernie_m.config import Config, TokenizerConfig
 from ernie_m.data.build import FORMAT_VERSION, BuildOptions, build_corpus, open_corpus, read_manifest
@@ -92,7 +90,7 @@ def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:
     """Refuse a machine whose catalogs are too few to train and score every language."""
     counts = manifest["languages"]
     short = {}
-    for lang in options.catalog_languages:
+    for lang in map(normalize_language, options.catalog_languages):  # the manifest is keyed by normalised codes
         stats = counts.get(lang, {"pairs": {"train": 0, "test": 0}, "mono": 0})
         train = stats["mono"] if lang in options.mono_only else stats["pairs"]["train"]
         if train < min_train or stats["pairs"]["test"] == 0:
