@@ -128,6 +128,32 @@ def pretrain(
 
 
 @app.command()
+def convert(
+    from_: Annotated[str, typer.Option("--from", help="Layout of the checkpoint: paddle (PaddleNLP .pdparams) or hf-erniem (transformers 4 ErnieM).")],
+    src: Annotated[Path, typer.Option(help="The checkpoint's directory (weights, config, sentencepiece.bpe.model, vocab.txt), or for paddle its .pdparams file.")],
+    out: Annotated[Path, typer.Option(help="New model directory in the XLM-R layout (an earlier conversion there is replaced).")],
+) -> None:
+    """Convert released ERNIE-M weights to a Hugging Face XLM-R model directory (no PaddlePaddle needed)."""
+    from ernie_m.convert.checkpoint import convert_checkpoint
+
+    with _errors():
+        convert_checkpoint(from_, src, out)
+        typer.echo(f"converted to {out} (transformers.AutoModel.from_pretrained loads it; --init-from takes it)")
+
+
+@app.command()
+def card(
+    model: Annotated[Path, typer.Option(help="A model directory exported by ernie-m pretrain.")],
+    results: Annotated[list[Path], typer.Option(help="A folder of ernie-m evaluate results (repeatable).")],
+) -> None:
+    """Put evaluation results into a pre-trained model's card (MODEL/README.md)."""
+    from ernie_m.card import add_results
+
+    with _errors():
+        typer.echo(f"model card written: {add_results(model, results)}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
     config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),

@@ -12,13 +12,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
+from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import replace_directory
@@ -85,15 +89,53 @@ def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_le
 
 
 def load_model(path: Path, languages: list[str], attn_implementation: str = "sdpa") -> ErnieM:
-    """An XLM-R (or ERNIE-M) checkpoint in Hugging Face format, its language table grown to `languages`."""
-    if not (Path(path) / "config.json").is_file():
-        raise ErnieMError(f"{path}: not a Hugging Face model directory (no config.json)")
+    """An XLM-R (or converted ERNIE-M) checkpoint in Hugging Face format, its language table grown to `languages`."""
+    check_model_directory(path)
     try:
-        mlm = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation)
+        with quiet_transformers():  # its load report lists a converted ERNIE-M's pooler, which the MLM model has no place for
+            mlm, info = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation, output_loading_info=True)
     except (OSError, ValueError) as err:
         raise ErnieMError(f"{path}: cannot load an XLM-R model ({first_line(err)})") from None
+    missing = sorted(info.get("missing_keys", ()))
+    if missing:
+        raise ErnieMError(f"{path}: the checkpoint lacks {len(missing)} weights, e.g. {missing[0]}")
     add_languages(mlm, languages)
     return ErnieM(mlm)
+
+
+def check_model_directory(path: Path) -> None:
+    """A Hugging Face XLM-R directory, or an error that says what it is instead (and how to convert it)."""
+    path = Path(path)
+    convert = f"convert it first: ernie-m convert --from {{}} --src {path} --out {path.name}-xlmr"
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        if path.is_file() and path.suffix == ".pdparams" or path.is_dir() and any(path.glob("*.pdparams")):
+            raise ErnieMError(f"{path}: a PaddlePaddle ERNIE-M checkpoint; {convert.format('paddle')}")
+        raise ErnieMError(f"{path}: not a Hugging Face model directory (no config.json)")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        raise ErnieMError(f"{config_file}: not a valid config ({first_line(error)})") from None
+    if model_type == "ernie_m":
+        raise ErnieMError(f"{path}: an ERNIE-M checkpoint in transformers 4's ErnieM layout; {convert.format('hf-erniem')}")
+    if model_type != "xlm-roberta":
+        raise ErnieMError(f"{config_file}: model_type {model_type!r}; expected 'xlm-roberta' (XLM-R, or ERNIE-M converted with ernie-m convert)")
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off for the duration, then as they were."""
+    from transformers.utils import logging
+
+    verbosity, bars_on = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars_on:
+            logging.enable_progress_bar()
 
 
 def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
@@ -118,11 +160,15 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
     mlm.config.ernie_m_languages = known + added
 
 
-def save_pretrained(model: ErnieM, tokenizer, out_dir: Path) -> None:
-    """Write weights, config and tokenizer in Hugging Face format; the directory appears only when complete."""
+def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None) -> None:
+    """Write weights, config and tokenizer in Hugging Face format, and with a run's `summary` its model card
+    (README.md, from RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.mlm.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    if summary is not None:
+        (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (partial / "README.md").write_text(run_card(summary), encoding="utf-8")
     replace_directory(partial, out_dir)

@@ -169,7 +169,7 @@ def test_directory_without_model(tmp_path, xlmr_dir):
     for name in ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model"):
         if (xlmr_dir / name).exists():
             shutil.copy(xlmr_dir / name, tmp_path / name)
-    with pytest.raises(ErnieMError, match="no model"):
+    with pytest.raises(ErnieMError, match="no config.json"):
         load_encoder(tmp_path)
     shutil.copy(xlmr_dir / "config.json", tmp_path / "config.json")  # a config but no weights
     with pytest.raises(ErnieMError, match="cannot load the model"):

@@ -16,7 +16,7 @@ class WordLengthTokenizer:
     def __init__(self):
         self.batch_sizes = []
 
-    def __call__(self, texts, add_special_tokens=True):
+    def __call__(self, texts, add_special_tokens=True, verbose=True):
         assert add_special_tokens is False
         self.batch_sizes.append(len(texts))
         return {"input_ids": [[len(word) for word in text.split()] for text in texts]}

@@ -113,7 +113,8 @@ def check_max_tokens(max_tokens: int) -> None:
 
 def encode_texts(tokenizer, texts: list[str], max_tokens: int) -> TokenArrays:
     """The ids of `texts` (no special tokens), each truncated to `max_tokens`, in one tokenizer call."""
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    # verbose=False: the model's length limit does not apply here (we cut to max_tokens), so no warning about it.
+    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     return TokenArrays.from_lists([seq[:max_tokens] for seq in encoded])
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ernie_m.device import autocast, pick_device
 from ernie_m.errors import ErnieMError, first_line
+from ernie_m.model import check_model_directory, quiet_transformers
 
 POOLINGS = ("mean", "cls")
 XTREME_LAYER, XTREME_DEPTH = 8, 12
@@ -62,12 +63,11 @@ def load_encoder(model_dir: Path, device: str = "auto") -> tuple[nn.Module, obje
     if not model_dir.is_dir():
         raise ErnieMError(f"{model_dir}: model directory does not exist")
     tokenizer = load_tokenizer(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise ErnieMError(f"{model_dir}: no model here (no config.json); save one with save_pretrained")
+    check_model_directory(model_dir)
     target = pick_device(device)
     try:
         # float32 whatever the checkpoint's dtype: bf16 is far slower on CPU; CUDA gets autocast in `encode`.
-        with _quiet_transformers():  # its load report lists the MLM head and pooler we leave out, every time
+        with quiet_transformers():  # its load report lists the MLM head and pooler we leave out, every time
             model, info = AutoModel.from_pretrained(
                 model_dir, local_files_only=True, dtype=torch.float32, add_pooling_layer=False, output_loading_info=True
             )
@@ -181,22 +181,6 @@ def _up_to_layer(model: nn.Module, layer: int) -> Iterator[None]:
         yield
     finally:
         encoder.layer = full
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' warnings and progress bars off for the duration, then as they were."""
-    from transformers.utils import logging
-
-    verbosity, bars_on = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if bars_on:
-            logging.enable_progress_bar()
 
 
 def _check_sentences(sentences: Sequence[str]) -> None:

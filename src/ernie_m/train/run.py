@@ -6,7 +6,8 @@ corpus -> model -> trainer, resume, and the final Hugging Face model.
     OUT/shards/<hash>/   the corpus tokenised once, memory-mapped (see ernie_m.data.shards)
     OUT/log.jsonl        losses per objective, learning rate, tokens/s; checkpoint checksums
     OUT/checkpoints/     step-NNNNNN/ (see ernie_m.train.checkpoint)
-    OUT/model/           the final model and tokenizer: transformers.AutoModel.from_pretrained(OUT/model)
+    OUT/model/           the final model and tokenizer: transformers.AutoModel.from_pretrained(OUT/model),
+                         its model card README.md and ernie_m_run.json (see ernie_m.card)
 
 Bad inputs are found before OUT is created, and a run that fails before its first step removes
 the OUT it created, so a refused run leaves nothing behind.
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from ernie_m.card import tool_version
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
@@ -32,7 +34,7 @@ from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.model import load_model, new_model, save_pretrained
+from ernie_m.model import check_model_directory, load_model, new_model, save_pretrained
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.train import checkpoint, distributed
@@ -41,6 +43,7 @@ from ernie_m.train.optim import build_optimizer, build_scheduler
 from ernie_m.train.sampler import ExampleSampler
 
 log = logging.getLogger(__name__)
+LOSSES_OVER = 5  # logged values per objective averaged for the model card
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +109,42 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if stop < config.total_steps:
         return None
     if dist.is_main:
-        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model")
+        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model", run_summary(settings, corpus, trainer.ernie_m, out_dir, dist.world_size))
     distributed.barrier(dist)
     return out_dir / "model"
+
+
+def run_summary(settings: RunSettings, corpus: TextCorpus, model, out_dir: Path, processes: int) -> dict:
+    """What the model card says about the run: languages, sizes, schedule, data and final losses."""
+    config, hf = settings.config, model.mlm.config
+    return {
+        "name": out_dir.resolve().name,
+        "tool": tool_version(),
+        "languages": model.languages,
+        "init_from": settings.init_from and Path(settings.init_from).resolve().name,  # names only: a card is published
+        "corpus": settings.corpus and Path(settings.corpus).resolve().name,  # None: the system's translation catalogs
+        "data": {"pairs": {f"{a}-{b}": len(pairs) for (a, b), pairs in sorted(corpus.pairs.items())},
+                 "monolingual": {lang: len(lines) for lang, lines in sorted(corpus.mono.items())}},
+        "model": {"layers": hf.num_hidden_layers, "hidden": hf.hidden_size, "heads": hf.num_attention_heads,
+                  "intermediate": hf.intermediate_size, "vocab_size": hf.vocab_size,
+                  "parameters": sum(p.numel() for p in model.parameters())},
+        "training": {"steps": config.total_steps, "batch_size": config.train.batch_size, "grad_accum": config.train.grad_accum,
+                     "processes": processes, "max_length": config.data.max_length, "lr": config.train.lr,
+                     "warmup_steps": config.train.warmup_steps, "seed": config.train.seed,
+                     "stages": [dataclasses.asdict(stage) for stage in config.stages]},
+        "losses_over": LOSSES_OVER,
+        "final_losses": _final_losses(out_dir / "log.jsonl"),
+    }
+
+
+def _final_losses(log_file: Path) -> dict[str, float]:
+    """Each objective's mean over its last LOSSES_OVER logged values."""
+    logged: dict[str, list[float]] = {}
+    for line in log_file.read_text(encoding="utf-8").splitlines() if log_file.is_file() else []:
+        for key, value in json.loads(line).items():
+            if key.startswith("loss/"):
+                logged.setdefault(key.removeprefix("loss/"), []).append(value)
+    return {name: sum(values[-LOSSES_OVER:]) / len(values[-LOSSES_OVER:]) for name, values in sorted(logged.items())}
 
 
 def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Path, progress: bool, dist) -> tuple[Trainer, object]:
@@ -201,6 +237,7 @@ def _from_init(settings: RunSettings, corpus: TextCorpus):
     if settings.init_from is None:
         return None
     config = settings.config
+    check_model_directory(settings.init_from)  # before the tokenizer: an unconverted ERNIE-M is named as such
     tokenizer = load_tokenizer(settings.init_from)
     model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)
     hf = model.mlm.config

@@ -1,0 +1,173 @@
+"""Model cards: the README.md that makes a model directory ready to push to a model hub as is.
+
+A card opens with the hub's YAML metadata, then says how to load the model, what its language
+embeddings stand for, and where the weights come from (a conversion, or a pre-training run with its
+objectives, data, steps and, when there are any, evaluation results).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+
+from ernie_m.errors import ErnieMError
+from ernie_m.evaluate.report import summary_table
+from ernie_m.files import write_atomically
+
+RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what its card is written from
+USAGE = """```python
+from transformers import AutoModel, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{path}")
+model = AutoModel.from_pretrained("{path}")
+inputs = tokenizer(["{example}"], return_tensors="pt")
+hidden = model(**inputs).last_hidden_state  # (batch, tokens, {hidden})
+```"""
+
+
+def front_matter(languages: list[str], pipeline_tag: str) -> str:
+    """The hub's metadata block."""
+    meta = {"library_name": "transformers", "pipeline_tag": pipeline_tag, "tags": ["ernie-m", "xlm-roberta", "cross-lingual"]}
+    if languages:
+        meta = {"language": list(languages), **meta}
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n"
+
+
+def usage(path: str, hidden_size: int, example: str = "A sentence in any language.") -> str:
+    return USAGE.format(path=path, hidden=hidden_size, example=example)
+
+
+def language_table(languages: list[str]) -> str:
+    """Row i of the token-type table and the language it stands for (row 0: none)."""
+    rows = ["| token_type_ids | language |", "|---|---|", "| 0 | none (XLM-R's row: text of any language) |"]
+    rows += [f"| {row} | {language} |" for row, language in enumerate(languages, start=1)]
+    return "\n".join(rows)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def tool_version() -> str:
+    return f"ernie-m {version('ernie-m')}"
+
+
+def converted_card(layout: str, source_name: str, config, ignored: list[str]) -> str:
+    """The card of an ERNIE-M checkpoint converted to the XLM-R layout."""
+    sizes = markdown_table(
+        ["layers", "hidden", "heads", "feed-forward", "vocabulary", "positions"],
+        [[config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
+          config.vocab_size, config.max_position_embeddings - 2]],
+    )
+    dropped = f"\n- Left out (task heads, not the encoder): {', '.join(ignored)}." if ignored else ""
+    return f"""{front_matter([], "feature-extraction")}
+# ERNIE-M in the XLM-R layout
+
+ERNIE-M (Ouyang et al., EMNLP 2021) converted by {tool_version()} from the {layout} checkpoint
+`{source_name}`. It loads with transformers' XLM-R classes and computes what the original computes.
+
+{usage(".", config.hidden_size)}
+
+{sizes}
+
+## What the conversion did
+- Weights renamed to XLM-R's; PaddlePaddle's (in, out) Linear weights transposed.
+- No token-type input in ERNIE-M: the one-row token-type table is zeros. `ernie-m pretrain --init-from`
+  adds one row per language, each starting as that zero row.
+- The pooler is ERNIE-M's. ERNIE-M was released without its MLM head: `lm_head` is a fresh
+  initialisation (seed 0), to be trained before the model predicts masked tokens.
+- Tokenizer: ERNIE-M's ids (vocab.txt) and SentencePiece model; inputs framed as `[CLS] A [SEP] [SEP] B [SEP]`.
+  ERNIE-M's own tokenizer cuts pieces further around CJK characters, some punctuation and digits;
+  this one keeps SentencePiece's pieces.{dropped}
+"""
+
+
+OBJECTIVE_NAMES = {"mmlm": "MMLM", "tlm": "TLM", "camlm": "CAMLM", "btmlm": "BTMLM"}
+
+
+def run_card(summary: dict, evaluation: str | None = None) -> str:
+    """The card of a pre-training run's export, from its summary (`ernie_m_run.json`) and evaluation tables, if any."""
+    model, training, data = summary["model"], summary["training"], summary["data"]
+    start = f"continuing from `{summary['init_from']}`" if summary["init_from"] else "from a random initialisation"
+    objectives = sorted({name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0},
+                        key=list(OBJECTIVE_NAMES).index)
+    stages = markdown_table(["stage", "steps", "objectives (sampling weights)"], [
+        [stage["name"], f"{stage['steps']:,}", ", ".join(f"{OBJECTIVE_NAMES[n]} {w:g}" for n, w in stage["objectives"].items() if w > 0)]
+        for stage in training["stages"]
+    ])
+    sizes = markdown_table(["layers", "hidden", "heads", "feed-forward", "vocabulary", "parameters"], [[
+        model["layers"], model["hidden"], model["heads"], model["intermediate"], f"{model['vocab_size']:,}", f"{model['parameters']:,}"]])
+    pairs = markdown_table(["pair", "sentence pairs"], [[pair, f"{n:,}"] for pair, n in data["pairs"].items()]) if data["pairs"] else "none"
+    mono = markdown_table(["language", "sentences"], [[lang, f"{n:,}"] for lang, n in data["monolingual"].items()]) if data["monolingual"] else "none"
+    losses = markdown_table(["objective", "loss"], [[OBJECTIVE_NAMES[n], f"{summary['final_losses'][n]:.3f}"]
+                                                    for n in OBJECTIVE_NAMES if n in summary["final_losses"]])
+    results = evaluation or (
+        "None yet. Evaluate with `ernie-m evaluate TASK --model THIS_DIR --out EVAL`, then put the results in this card "
+        "with `ernie-m card --model THIS_DIR --results EVAL`."
+    )
+    return f"""{front_matter(summary["languages"], "fill-mask")}
+# {summary["name"]}
+
+A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(OBJECTIVE_NAMES[n] for n in objectives)})
+by {summary["tool"]}, {start}. It is a plain XLM-R (`XLMRobertaForMaskedLM`): no project code is needed to load it.
+
+{usage(".", model["hidden"])}
+
+## Language embeddings
+
+ERNIE-M gives each language an embedding: here, rows of XLM-R's token-type table. Pass
+`token_type_ids` filled with a language's row to mark its text, or nothing (row 0).
+
+{language_table(summary["languages"])}
+
+## Training
+
+{sizes}
+
+{stages}
+
+{training["steps"]:,} steps, each of {training["batch_size"]} sequences x {training["processes"]} process(es)
+x {training["grad_accum"]} accumulation step(s), up to {training["max_length"]} tokens a sequence; AdamW, learning
+rate {training["lr"]:g} ({training["warmup_steps"]:,} warm-up steps, then linear decay); seed {training["seed"]}.
+
+## Data
+
+Corpus: {f"`{summary['corpus']}`" if summary["corpus"] else "the system's translation catalogs"}. After cleaning:
+
+{pairs}
+
+Monolingual text (besides the sides of the pairs):
+
+{mono}
+
+## Losses at the end of training
+
+Mean of the last {summary["losses_over"]} logged values of each objective:
+
+{losses}
+
+## Evaluation
+
+{results}
+"""
+
+
+def add_results(model_dir: Path, results_dirs: list[Path]) -> Path:
+    """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`."""
+    model_dir = Path(model_dir)
+    summary_file = model_dir / RUN_SUMMARY
+    if not summary_file.is_file():
+        raise ErnieMError(f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported")
+    tables = []
+    for results in map(Path, results_dirs):
+        if not any(results.glob("*.json")):
+            raise ErnieMError(f"{results}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
+        tables.append(summary_table(results))
+    card = run_card(json.loads(summary_file.read_text(encoding="utf-8")), "\n\n".join(tables))
+    write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
+    return model_dir / "README.md"
