@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from ernie_m.errors import ErnieMError
-from ernie_m.evaluate.report import summary_table
+from ernie_m.evaluate.report import read_results, summary_table
 from ernie_m.files import write_atomically
 
 RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what its card is written from
@@ -159,15 +159,21 @@ Mean of the last {summary["losses_over"]} logged values of each objective:
 
 def add_results(model_dir: Path, results_dirs: list[Path]) -> Path:
     """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`."""
+    results = []
+    for folder in map(Path, results_dirs):
+        found = read_results(folder)
+        if not found:
+            raise ErnieMError(f"{folder}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
+        results += found
+    return write_results(model_dir, results)
+
+
+def write_results(model_dir: Path, results: list[dict]) -> Path:
+    """The card of the pre-training export `model_dir`, written again with `results` (ernie_m.evaluate task results)."""
     model_dir = Path(model_dir)
     summary_file = model_dir / RUN_SUMMARY
     if not summary_file.is_file():
         raise ErnieMError(f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported")
-    tables = []
-    for results in map(Path, results_dirs):
-        if not any(results.glob("*.json")):
-            raise ErnieMError(f"{results}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
-        tables.append(summary_table(results))
-    card = run_card(json.loads(summary_file.read_text(encoding="utf-8")), "\n\n".join(tables))
+    card = run_card(json.loads(summary_file.read_text(encoding="utf-8")), summary_table(results))
     write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
     return model_dir / "README.md"

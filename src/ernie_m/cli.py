@@ -254,12 +254,12 @@ def evaluate(
 @app.command()
 def report(results: Annotated[Path, typer.Argument(help="A directory of `ernie-m evaluate` results.")]) -> None:
     """One summary table across every task result in a directory."""
-    from ernie_m.evaluate.report import summary_table
+    from ernie_m.evaluate.report import read_results, summary_table
 
     with _errors():
         if not results.is_dir():
             raise ErnieMError(f"{results}: no such results directory")
-        typer.echo(summary_table(results))
+        typer.echo(summary_table(read_results(results)))
 
 
 @app.command()

@@ -57,6 +57,9 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     assert all((paths / "demo" / name).read_bytes().startswith(PNG) for name in ("losses.png", "alignment.png"))
     assert json.loads((paths / "demo" / "pretrain" / "result.json").read_text())["training"]["steps"] == 12
     assert str(paths / "demo" / "report.md") in result.output
+    scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
+    card = (paths / "demo" / "pretrain" / "model" / "README.md").read_text()  # the trained model's card carries its score
+    assert "heldout (" in card and f"{scored['average']:.1f} |" in card and "None yet" not in card
 
     caplog.clear()
     assert demo(paths).exit_code == 0

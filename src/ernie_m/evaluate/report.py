@@ -53,10 +53,14 @@ def bar_chart(result: dict, png: Path) -> None:
     plt.close(fig)
 
 
-def summary_table(results_dir: Path) -> str:
+def read_results(results_dir: Path) -> list[dict]:
+    """The task results (`<task>-<setting>.json`) in a results directory, by file name."""
+    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(results_dir).glob("*.json"))]
+
+
+def summary_table(results: list[dict]) -> str:
     """The paper's layout: per task and setting, one row per model with every language and the average;
     then an overview row per model with each task's average."""
-    results = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(results_dir).glob("*.json"))]
     sections = []
     for task, setting in dict.fromkeys((r["task"], r["setting"]) for r in results):
         group = [r for r in results if (r["task"], r["setting"]) == (task, setting)]

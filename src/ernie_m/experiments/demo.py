@@ -22,6 +22,7 @@ from ernie_m.experiments import report
 from ernie_m.experiments.inputs import Inputs
 from ernie_m.experiments.scored import score_untrained, train_and_score
 from ernie_m.files import write_atomically
+from ernie_m.train.run import LOSSES_OVER
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _report(inputs: Inputs, corpus: Path, result: dict, before: dict, tatoeba: d
         f"- training: {training['steps']:,} steps of {config.train.batch_size} sequences, stages "
         + " then ".join(f"{s.name} ({'+'.join(s.objectives)}, {s.steps:,} steps)" for s in config.stages),
         f"- speed: {training['tokens_per_s']:,.0f} tokens/s (median over the log)",
-        f"- final losses: {losses}",
+        f"- final losses (mean of the last {LOSSES_OVER} logged): {losses}",
         f"- corpus: `{corpus}`; pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}",
         "",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ernie_m.card import RUN_SUMMARY, write_results
 from ernie_m.config import Config
 from ernie_m.data.build import open_corpus
 from ernie_m.data.tokenizer import load_tokenizer
@@ -25,7 +26,7 @@ from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.tasks import EvalSettings, run_task
 from ernie_m.files import write_atomically
 from ernie_m.model import save_pretrained
-from ernie_m.train.run import RunSettings, initial_model, pretrain
+from ernie_m.train.run import RunSettings, final_losses, initial_model, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,12 @@ def score_untrained(config: Config, corpus: Path, tokenizer: Path, out_dir: Path
 
 
 def training_summary(log_file: Path) -> dict:
-    """Steps, the last logged loss of each objective, and the median tokens/s over the log's intervals."""
+    """Steps, each objective's final loss (`final_losses`), and the median tokens/s over the log's intervals."""
     lines = [json.loads(line) for line in Path(log_file).read_text(encoding="utf-8").splitlines()]
     logged = [line for line in lines if "tokens_per_s" in line]
-    final = {}
-    for line in logged:
-        final.update({key.removeprefix("loss/"): value for key, value in line.items() if key.startswith("loss/")})
     return {
         "steps": logged[-1]["step"] if logged else 0,
-        "final_loss": dict(sorted(final.items())),
+        "final_loss": final_losses(Path(log_file)),
         "tokens_per_s": statistics.median(line["tokens_per_s"] for line in logged) if logged else None,
     }
 
@@ -95,5 +93,7 @@ def _scored(settings: RunSettings, model_dir: Path, training: dict, progress: bo
     """Score `model_dir` on the corpus's held-out pairs and write the result beside it."""
     result = run_task(EvalSettings(task="heldout", model_dir=model_dir, data_dir=settings.corpus, progress=progress))
     result["training"] = training
+    if (model_dir / RUN_SUMMARY).is_file():  # a trained model's card gets its score (the untrained one has no card)
+        write_results(model_dir, [result])
     write_atomically(model_dir.parent / "result.json", lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8"))
     return result

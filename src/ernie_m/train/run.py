@@ -133,11 +133,11 @@ def run_summary(settings: RunSettings, corpus: TextCorpus, model, out_dir: Path,
                      "warmup_steps": config.train.warmup_steps, "seed": config.train.seed,
                      "stages": [dataclasses.asdict(stage) for stage in config.stages]},
         "losses_over": LOSSES_OVER,
-        "final_losses": _final_losses(out_dir / "log.jsonl"),
+        "final_losses": final_losses(out_dir / "log.jsonl"),
     }
 
 
-def _final_losses(log_file: Path) -> dict[str, float]:
+def final_losses(log_file: Path) -> dict[str, float]:
     """Each objective's mean over its last LOSSES_OVER logged values."""
     logged: dict[str, list[float]] = {}
     for line in log_file.read_text(encoding="utf-8").splitlines() if log_file.is_file() else []:
