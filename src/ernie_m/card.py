@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
 from ernie_m.evaluate.report import read_results, summary_table
 from ernie_m.files import write_atomically
 
@@ -21,7 +21,7 @@ RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what
 USAGE = """```python
 from transformers import AutoModel, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{path}")
+tokenizer = AutoTokenizer.from_pretrained("{path}")  # this folder, or its name on the hub
 model = AutoModel.from_pretrained("{path}")
 inputs = tokenizer(["{example}"], return_tensors="pt")
 hidden = model(**inputs).last_hidden_state  # (batch, tokens, {hidden})
@@ -57,7 +57,7 @@ def tool_version() -> str:
     return f"ernie-m {version('ernie-m')}"
 
 
-def converted_card(layout: str, source_name: str, config, ignored: list[str]) -> str:
+def converted_card(name: str, layout: str, source_name: str, config, ignored: list[str], has_pooler: bool) -> str:
     """The card of an ERNIE-M checkpoint converted to the XLM-R layout."""
     sizes = markdown_table(
         ["layers", "hidden", "heads", "feed-forward", "vocabulary", "positions"],
@@ -65,13 +65,15 @@ def converted_card(layout: str, source_name: str, config, ignored: list[str]) ->
           config.vocab_size, config.max_position_embeddings - 2]],
     )
     dropped = f"\n- Left out (task heads, not the encoder): {', '.join(ignored)}." if ignored else ""
+    pooler = "The pooler is ERNIE-M's." if has_pooler else "The source had no pooler: `AutoModel`'s pooler is freshly initialised."
     return f"""{front_matter([], "feature-extraction")}
 # ERNIE-M in the XLM-R layout
 
 ERNIE-M (Ouyang et al., EMNLP 2021) converted by {tool_version()} from the {layout} checkpoint
-`{source_name}`. It loads with transformers' XLM-R classes and computes what the original computes.
+`{source_name}`. It loads with transformers' XLM-R classes and, given the attention mask that its
+tokenizer returns, computes what the original computes (with no mask at all, XLM-R attends to padding).
 
-{usage(".", config.hidden_size)}
+{usage(name, config.hidden_size)}
 
 {sizes}
 
@@ -79,8 +81,9 @@ ERNIE-M (Ouyang et al., EMNLP 2021) converted by {tool_version()} from the {layo
 - Weights renamed to XLM-R's; PaddlePaddle's (in, out) Linear weights transposed.
 - No token-type input in ERNIE-M: the one-row token-type table is zeros. `ernie-m pretrain --init-from`
   adds one row per language, each starting as that zero row.
-- The pooler is ERNIE-M's. ERNIE-M was released without its MLM head: `lm_head` is a fresh
-  initialisation (seed 0), to be trained before the model predicts masked tokens.
+- {pooler}
+- ERNIE-M was released without its MLM head: `lm_head` is a fresh initialisation (seed 0), to be
+  trained before the model predicts masked tokens.
 - Tokenizer: ERNIE-M's ids (vocab.txt) and SentencePiece model; inputs framed as `[CLS] A [SEP] [SEP] B [SEP]`.
   ERNIE-M's own tokenizer cuts pieces further around CJK characters, some punctuation and digits;
   this one keeps SentencePiece's pieces.{dropped}
@@ -116,7 +119,7 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
 A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(OBJECTIVE_NAMES[n] for n in objectives)})
 by {summary["tool"]}, {start}. It is a plain XLM-R (`XLMRobertaForMaskedLM`): no project code is needed to load it.
 
-{usage(".", model["hidden"])}
+{usage(summary["name"], model["hidden"])}
 
 ## Language embeddings
 
@@ -174,6 +177,13 @@ def write_results(model_dir: Path, results: list[dict]) -> Path:
     summary_file = model_dir / RUN_SUMMARY
     if not summary_file.is_file():
         raise ErnieMError(f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported")
-    card = run_card(json.loads(summary_file.read_text(encoding="utf-8")), summary_table(results))
+    others = sorted({result["model"] for result in results if Path(result["model"]).resolve() != model_dir.resolve()})
+    if others:
+        raise ErnieMError(f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's")
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        card = run_card(summary, summary_table(results))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ErnieMError(f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again") from None
     write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
     return model_dir / "README.md"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from ernie_m.files import replace_directory
 # fp32, so autocast never rounds it to -inf (which could turn a softmax into NaN).
 MASKED = torch.finfo(torch.bfloat16).min
 NO_LANGUAGE = 0
+log = logging.getLogger(__name__)
 
 
 class ErnieM(nn.Module):
@@ -96,28 +98,38 @@ def load_model(path: Path, languages: list[str], attn_implementation: str = "sdp
             mlm, info = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation, output_loading_info=True)
     except (OSError, ValueError) as err:
         raise ErnieMError(f"{path}: cannot load an XLM-R model ({first_line(err)})") from None
-    missing = sorted(info.get("missing_keys", ()))
-    if missing:
-        raise ErnieMError(f"{path}: the checkpoint lacks {len(missing)} weights, e.g. {missing[0]}")
+    if check_loaded(path, info, optional="lm_head."):
+        log.info("%s: no MLM head in the checkpoint (an encoder alone); it starts from a random initialisation", path)
     add_languages(mlm, languages)
     return ErnieM(mlm)
+
+
+def check_loaded(path: Path, loading_info: dict, optional: str | None = None) -> list[str]:
+    """Weights that from_pretrained found missing (it would leave them random): an error, except those
+    under the `optional` prefix, which are returned."""
+    missing = sorted(loading_info.get("missing_keys", ()))
+    required = [name for name in missing if not (optional and name.startswith(optional))]
+    if required:
+        raise ErnieMError(f"{path}: the checkpoint lacks {len(required)} encoder weights, e.g. {required[0]}")
+    return missing
 
 
 def check_model_directory(path: Path) -> None:
     """A Hugging Face XLM-R directory, or an error that says what it is instead (and how to convert it)."""
     path = Path(path)
-    convert = f"convert it first: ernie-m convert --from {{}} --src {path} --out {path.name}-xlmr"
+    convert = f"convert it first: ernie-m convert --from {{}} --src {path} --out {path.parent / (path.name + '-xlmr')}"
+    if path.suffix == ".pdparams" or path.is_dir() and any(path.glob("*.pdparams*")):
+        raise ErnieMError(f"{path}: a PaddlePaddle ERNIE-M checkpoint; {convert.format('paddle')}")
     config_file = path / "config.json"
     if not config_file.is_file():
-        if path.is_file() and path.suffix == ".pdparams" or path.is_dir() and any(path.glob("*.pdparams")):
-            raise ErnieMError(f"{path}: a PaddlePaddle ERNIE-M checkpoint; {convert.format('paddle')}")
         raise ErnieMError(f"{path}: not a Hugging Face model directory (no config.json)")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
         raise ErnieMError(f"{config_file}: not a valid config ({first_line(error)})") from None
     if model_type == "ernie_m":
-        raise ErnieMError(f"{path}: an ERNIE-M checkpoint in transformers 4's ErnieM layout; {convert.format('hf-erniem')}")
+        raise ErnieMError(f"{path}: an ERNIE-M checkpoint (model_type ernie_m); {convert.format('hf-erniem')} "
+                          "(or --from paddle for PaddleNLP's own files)")
     if model_type != "xlm-roberta":
         raise ErnieMError(f"{config_file}: model_type {model_type!r}; expected 'xlm-roberta' (XLM-R, or ERNIE-M converted with ernie-m convert)")
 

@@ -24,7 +24,9 @@ from ernie_m.convert.checkpoint import convert_checkpoint
 from ernie_m.errors import ErnieMError
 from ernie_m.model import check_model_directory, load_model
 
-TEXTS = ["The house is red and the cat sleeps.", "Das Haus ist rot.", "La maison est rouge et le chat dort dans la maison."]
+# The last one needs SentencePiece's normaliser (full-width letters, a ligature, a no-break space).
+TEXTS = ["The house is red and the cat sleeps.", "Das Haus ist rot.", "La maison est rouge et le chat dort dans la maison.",
+         "Ｔｈｅ ﬁne\u00a0house  is red."]
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +207,159 @@ def test_tokenizer_files_that_do_not_belong_together_are_refused(tmp_path, token
     (src / "vocab.txt").write_bytes(b"[CLS]\n[PAD]\n[SEP]\n[UNK]\n\xff\n")
     with pytest.raises(ErnieMError, match="vocab.txt:5: not UTF-8"):
         convert_checkpoint("paddle", src, tmp_path / "out")
+
+
+def to_bfloat16_bits(array: np.ndarray) -> np.ndarray:
+    """What PaddlePaddle pickles for a bfloat16 tensor: the top 16 bits of each float32, as uint16."""
+    return (torch.from_numpy(array).to(torch.bfloat16).view(torch.int16).numpy()).view(np.uint16)
+
+
+def test_bfloat16_pdparams_are_decoded_and_integer_weights_refused(tmp_path, tokenizer_files):
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    state = write_paddle_checkpoint(src, vocab_size=vocab_size, prefix="")
+    bits = {name: to_bfloat16_bits(value) for name, value in state.items()}
+    with open(src / "model_state.pdparams", "wb") as stream:
+        pickle.dump(bits, stream, protocol=4)
+    out = convert_checkpoint("paddle", src, tmp_path / "out")
+    rounded = {name: torch.from_numpy(value).to(torch.bfloat16).float().numpy() for name, value in state.items()}
+    assert_converted_matches("paddle", rounded, out)
+
+    bits["encoder.layers.0.norm1.bias"] = np.zeros(HIDDEN, dtype=np.int32)
+    with open(src / "model_state.pdparams", "wb") as stream:
+        pickle.dump(bits, stream, protocol=4)
+    with pytest.raises(ErnieMError, match="'encoder.layers.0.norm1.bias' holds int32 values"):
+        convert_checkpoint("paddle", src, tmp_path / "again")
+
+
+def test_paddlenlp_folders_sharded_or_in_safetensors_convert(tmp_path, tokenizer_files):
+    """PaddleNLP 2.5+: config.json with model_type ernie_m, weights in shards with an index, or in safetensors."""
+    import safetensors.numpy
+
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    state = write_paddle_checkpoint(src, vocab_size=vocab_size, prefix="", config_name="config.json")
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**config, "model_type": "ernie_m"}))
+    (src / "model_state.pdparams").unlink()
+    names = sorted(state)
+    halves = {"model_state-00001-of-00002.pdparams": names[::2], "model_state-00002-of-00002.pdparams": names[1::2]}
+    for file_name, part in halves.items():
+        with open(src / file_name, "wb") as stream:
+            pickle.dump({name: state[name] for name in part}, stream, protocol=4)
+    weight_map = {name: file_name for file_name, part in halves.items() for name in part}
+    (src / "model_state.pdparams.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(ErnieMError, match="--from paddle"):
+        check_model_directory(src)
+    assert_converted_matches("paddle", state, convert_checkpoint("paddle", src, tmp_path / "sharded"))
+
+    for path in src.glob("model_state*"):
+        path.unlink()
+    safetensors.numpy.save_file(state, src / "model.safetensors")
+    assert_converted_matches("paddle", state, convert_checkpoint("paddle", src, tmp_path / "safe"))
+    with pytest.raises(ErnieMError, match="named as in the paddle layout: use --from paddle"):
+        convert_checkpoint("hf-erniem", src, tmp_path / "wrong")
+
+
+def test_hf_erniem_without_pooler_converts(tmp_path, tokenizer_files):
+    """ErnieM's token-classification and QA models are built without a pooler."""
+    import safetensors.torch as st
+
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    state = write_hf_erniem_checkpoint(src, vocab_size=vocab_size, weights="model.safetensors")
+    kept = {name: torch.from_numpy(value) for name, value in state.items() if not name.startswith("pooler.")}
+    st.save_file(kept, src / "model.safetensors")
+    out = convert_checkpoint("hf-erniem", src, tmp_path / "out")
+    model = AutoModel.from_pretrained(out).eval()
+    encoded = batch(AutoTokenizer.from_pretrained(out))
+    with torch.no_grad():
+        hidden = model(**encoded).last_hidden_state.numpy()
+    expected, _ = reference_forward("hf-erniem", state, encoded.input_ids.numpy(), encoded.attention_mask.numpy())
+    real = encoded.attention_mask.numpy().astype(bool)
+    np.testing.assert_allclose(hidden[real], expected[real], atol=2e-5)
+    assert "no pooler" in (out / "README.md").read_text()
+
+
+def test_out_never_replaces_the_source_or_a_folder_it_did_not_write(tmp_path, tokenizer_files):
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    write_hf_erniem_checkpoint(src, vocab_size=vocab_size)
+    before = sorted(p.name for p in src.iterdir())
+    with pytest.raises(ErnieMError, match="holds the checkpoint being converted"):
+        convert_checkpoint("hf-erniem", src, src)
+    with pytest.raises(ErnieMError, match="holds the checkpoint being converted"):
+        convert_checkpoint("hf-erniem", src, tmp_path)
+    assert sorted(p.name for p in src.iterdir()) == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ErnieMError, match="not an earlier ernie-m conversion"):
+        convert_checkpoint("hf-erniem", src, other)
+    assert sorted(p.name for p in other.iterdir()) == ["config.json"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ErnieMError, match="is a file"):
+        convert_checkpoint("hf-erniem", src, tmp_path / "file")
+    earlier = convert_checkpoint("hf-erniem", src, tmp_path / "out")
+    assert convert_checkpoint("hf-erniem", src, earlier) == earlier  # an earlier conversion is replaced
+
+
+def test_a_failure_while_writing_leaves_nothing(tmp_path, tokenizer_files, monkeypatch):
+    import ernie_m.convert.checkpoint as checkpoint
+
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    write_hf_erniem_checkpoint(src, vocab_size=vocab_size)
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "converted_card", fail)
+    with pytest.raises(KeyboardInterrupt):
+        convert_checkpoint("hf-erniem", src, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_conversion_does_not_depend_on_the_callers_random_state(tmp_path, tokenizer_files):
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    write_hf_erniem_checkpoint(src, vocab_size=vocab_size)
+    torch.manual_seed(1)
+    first = convert_checkpoint("hf-erniem", src, tmp_path / "a")
+    torch.manual_seed(2)
+    second = convert_checkpoint("hf-erniem", src, tmp_path / "b")
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+
+
+def test_heads_default_to_64_dimensions_each():
+    from ernie_m.convert.erniem import xlmr_config_values
+    from ernie_m.convert.sources import Source
+
+    weights = {"embeddings.word_embeddings.weight": np.zeros((10, 128)), "embeddings.position_embeddings.weight": np.zeros((8, 128)),
+               "encoder.layers.0.linear1.weight": np.zeros((512, 128))}
+    source = Source("hf-erniem", None, weights, {}, None, None)
+    assert xlmr_config_values(weights, source)["num_attention_heads"] == 2
+    assert xlmr_config_values(weights, Source("hf-erniem", None, weights, {"num_attention_heads": 4}, None, None))["num_attention_heads"] == 4
+
+
+def test_evaluate_names_an_unconverted_checkpoint(tmp_path, tokenizer_files):
+    from ernie_m.evaluate.encode import load_encoder
+    from ernie_m.evaluate.tasks import EvalSettings, run_task
+
+    src, vocab_size = source_dir(tmp_path, tokenizer_files)
+    write_hf_erniem_checkpoint(src, vocab_size=vocab_size)
+    with pytest.raises(ErnieMError, match="ernie-m convert --from hf-erniem"):
+        load_encoder(src)
+    with pytest.raises(ErnieMError, match="ernie-m convert --from hf-erniem"):
+        run_task(EvalSettings(task="xnli", model_dir=src, data_dir=tmp_path / "no-data"))
+
+
+def test_load_model_takes_an_encoder_alone_but_not_a_partial_encoder(tmp_path):
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    config = XLMRobertaConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                              max_position_embeddings=20)
+    XLMRobertaModel(config).save_pretrained(tmp_path / "encoder")
+    model = load_model(tmp_path / "encoder", ["de"])  # the MLM head starts from a random initialisation
+    assert model.languages == ["de"]
+    XLMRobertaModel(config.__class__(**{**config.to_dict(), "num_hidden_layers": 1})).save_pretrained(tmp_path / "short")
+    (tmp_path / "short" / "config.json").write_text((tmp_path / "encoder" / "config.json").read_text())
+    with pytest.raises(ErnieMError, match="lacks .* encoder weights, e.g. roberta.encoder.layer.1"):
+        load_model(tmp_path / "short", ["de"])
+    (tmp_path / "short" / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ErnieMError, match="model_type 'bert'; expected 'xlm-roberta'"):
+        load_model(tmp_path / "short", ["de"])

@@ -9,6 +9,7 @@ The directory appears complete or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ernie_m.card import converted_card
-from ernie_m.convert.erniem import ENCODER_PARTS, PREFIX, encoder_weights, xlmr_config_values, xlmr_state
+from ernie_m.convert.erniem import encoder_weights, xlmr_config_values, xlmr_state
 from ernie_m.convert.sources import read_source
 from ernie_m.convert.vocab import erniem_tokenizer
 from ernie_m.errors import ErnieMError
@@ -32,13 +33,12 @@ WEIGHTS = "model.safetensors"
 
 def convert_checkpoint(layout: str, src: Path, out: Path) -> Path:
     """Convert the `layout` checkpoint at `src` into the model directory `out`; return `out`."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
-        raise ErnieMError(f"{out}: exists and is not a model directory; not overwriting it")
+    out = _check_out(Path(src).resolve(), Path(out).resolve())
     source = read_source(layout, src)
-    weights = encoder_weights(source)
+    weights, ignored = encoder_weights(source)
     tokenizer = erniem_tokenizer(source.sentencepiece_file, source.vocab_file)
-    config = XLMRobertaConfig(**xlmr_config_values(weights, source), ernie_m_languages=[])
+    config = XLMRobertaConfig(**xlmr_config_values(weights, source), ernie_m_languages=[],
+                              ernie_m_converted_from={"layout": layout, "file": source.weights_path.name})
     if len(tokenizer) != config.vocab_size:
         raise ErnieMError(
             f"{source.vocab_file}: {len(tokenizer)} tokens, but the word embeddings of {source.weights_path.name} "
@@ -46,18 +46,40 @@ def convert_checkpoint(layout: str, src: Path, out: Path) -> Path:
         )
     tokenizer.model_max_length = config.max_position_embeddings - 2
     mlm, pooler = _xlmr_model(config, weights)
-    ignored = sorted(name for name in source.weights if not name.removeprefix(PREFIX).startswith(ENCODER_PARTS))
     if ignored:
         log.info("convert: left out %d weights outside the encoder (%s)", len(ignored), ", ".join(ignored))
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    with quiet_transformers():
-        mlm.save_pretrained(partial)
-    _add_to_weights(partial / WEIGHTS, pooler)
-    tokenizer.save_pretrained(partial)
-    (partial / "README.md").write_text(converted_card(layout, source.weights_path.name, config, ignored), encoding="utf-8")
-    replace_directory(partial, out)
+    try:
+        with quiet_transformers():
+            mlm.save_pretrained(partial)
+        if pooler:
+            _add_to_weights(partial / WEIGHTS, pooler)
+        tokenizer.save_pretrained(partial)
+        card = converted_card(out.name, layout, source.weights_path.name, config, ignored, has_pooler=bool(pooler))
+        (partial / "README.md").write_text(card, encoding="utf-8")
+        replace_directory(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+def _check_out(src: Path, out: Path) -> Path:
+    """OUT may be new, empty, or an earlier conversion (replaced); never the source or a folder holding it."""
+    if out.is_file():
+        raise ErnieMError(f"{out}: is a file; --out takes a directory")
+    if out == src or out in src.parents:
+        raise ErnieMError(f"{out}: holds the checkpoint being converted; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and "ernie_m_converted_from" not in _config_of(out):
+        raise ErnieMError(f"{out}: exists and is not an earlier ernie-m conversion; not overwriting it")
+    return out
+
+
+def _config_of(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _xlmr_model(config: XLMRobertaConfig, weights: dict) -> tuple[XLMRobertaForMaskedLM, dict[str, torch.Tensor]]:

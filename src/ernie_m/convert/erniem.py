@@ -62,17 +62,19 @@ LAYER_NORM_EPS = 1e-5
 LAYER_KEY = re.compile(r"encoder\.layers\.(\d+)\.")
 
 
-def encoder_weights(source: Source) -> dict[str, np.ndarray]:
-    """The encoder's weights under hf-erniem names (torch layout, no prefix); head weights dropped.
+def encoder_weights(source: Source) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The encoder's weights under hf-erniem names (torch layout, no prefix), and the names of the
+    entries left out (task heads; the pooler is optional, as in token-classification and QA models).
 
     Errors list what was expected and what was found."""
-    weights = _without_prefix(source)
+    weights, left_out = _without_prefix(source)
+    _check_naming(weights, source)
     if source.layout == "paddle":
         weights = {_hf_name(name): value for name, value in weights.items()}
     _check(weights, _expected_shapes(weights, source), source)
     if source.layout == "paddle":
         weights = {name: _from_paddle(name, value) for name, value in weights.items()}
-    return weights
+    return weights, left_out
 
 
 def xlmr_config_values(weights: dict[str, np.ndarray], source: Source) -> dict:
@@ -112,16 +114,29 @@ def xlmr_state(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _without_prefix(source: Source) -> dict[str, np.ndarray]:
-    """Encoder entries, `ernie_m.` removed when the file nests the encoder under it; head entries dropped."""
-    names = list(source.weights)
-    nested = any(name.startswith(PREFIX + "embeddings.") for name in names)
-    if nested:
-        names = [name[len(PREFIX):] for name in names if name.startswith(PREFIX)]
-    encoder = {name: source.weights[PREFIX + name if nested else name] for name in names if name.startswith(ENCODER_PARTS)}
+def _without_prefix(source: Source) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Encoder entries, `ernie_m.` removed when the file nests the encoder under it, and the names of
+    the entries left out (task heads)."""
+    prefix = PREFIX if any(name.startswith(PREFIX + "embeddings.") for name in source.weights) else ""
+    encoder, left_out = {}, []
+    for name, value in source.weights.items():
+        inner = name.removeprefix(prefix) if name.startswith(prefix) else None
+        if inner is not None and inner.startswith(ENCODER_PARTS):
+            encoder[inner] = value
+        else:
+            left_out.append(name)
     if "embeddings.word_embeddings.weight" not in encoder:
         raise ErnieMError(f"{source.weights_path}: not an ERNIE-M checkpoint in the {source.layout} layout: {_layout_hint(source)}")
-    return encoder
+    return encoder, sorted(left_out)
+
+
+def _check_naming(weights: dict, source: Source) -> None:
+    """q/k/v named the other layout's way: the file comes from the other framework, its weights laid out its way."""
+    hf_named = any(".self_attn.self_attn.q_proj." in name for name in weights)
+    paddle_named = not hf_named and any(".self_attn.q_proj." in name for name in weights)
+    if source.layout == "paddle" and hf_named or source.layout == "hf-erniem" and paddle_named:
+        other = "hf-erniem" if hf_named else "paddle"
+        raise ErnieMError(f"{source.weights_path}: q/k/v are named as in the {other} layout: use --from {other}")
 
 
 def _layout_hint(source: Source) -> str:
@@ -173,9 +188,9 @@ def _expected_shapes(weights: dict[str, np.ndarray], source: Source) -> dict[str
         "embeddings.position_embeddings.weight": (positions, hidden),
         "embeddings.layer_norm.weight": (hidden,),
         "embeddings.layer_norm.bias": (hidden,),
-        f"{POOLER}.weight": (hidden, hidden),
-        f"{POOLER}.bias": (hidden,),
     }
+    if any(name.startswith(POOLER) for name in weights):  # built without one: ErnieM's token classification and QA
+        expected.update({f"{POOLER}.weight": (hidden, hidden), f"{POOLER}.bias": (hidden,)})
     for layer in range(max(_layer_count(weights), 1)):
         for part in LAYER:
             expected[f"encoder.layers.{layer}.{part}.weight"] = matrix.get(part, (hidden, hidden) if part in LINEAR else (hidden,))

@@ -1,6 +1,7 @@
 """The files of a released ERNIE-M checkpoint, found and read without the framework that wrote it.
 
-    paddle     PaddleNLP: one `*.pdparams` (model_state.pdparams, ernie_m_base.pdparams, ...),
+    paddle     PaddleNLP: one `*.pdparams` (model_state.pdparams, ernie_m_base.pdparams, ...; or the
+               `.index.json` of shards, or the `.safetensors` of PaddleNLP's safe serialisation),
                model_config.json or config.json (optional), sentencepiece.bpe.model and vocab.txt
                (also under their download names ernie_m.sentencepiece.bpe.model, ernie_m.vocab.txt)
     hf-erniem  transformers 4.x `ErnieM` port: config.json (model_type "ernie_m"), pytorch_model.bin
@@ -49,23 +50,59 @@ def read_source(layout: str, src: Path) -> Source:
         raise ErnieMError(f"{src}: no such file or directory")
     folder = src.parent if src.is_file() else src
     if layout == "paddle":
-        weights_path = _paddle_weights(src)
-        weights, config = read_pdparams(weights_path), _paddle_config(folder)
+        weights_path, config = _paddle_weights(src), _paddle_config(folder)
     else:
         if src.is_file():
             raise ErnieMError(f"{src}: --from hf-erniem takes the model directory (config.json and weights), not a file")
         config, weights_path = _hf_config(folder), _hf_weights(folder)
-        weights = _read_hf_weights(weights_path)
-    weights = {name: np.asarray(array, dtype=np.float32) for name, array in weights.items()}
+    weights = {name: _float32(name, array, weights_path) for name, array in read_weights(weights_path).items()}
     return Source(layout, weights_path, weights, config, *_tokenizer_files(folder))
 
 
+def read_weights(path: Path) -> dict[str, np.ndarray]:
+    """Name -> array from a .pdparams, .safetensors or .bin file, or from every shard an `.index.json` names.
+
+    Floating-point tensors come back as float32; PaddlePaddle stores bfloat16 as uint16 bit patterns,
+    which are decoded here."""
+    if path.name.endswith(".index.json"):
+        shards = sorted(set(_read_json(path).get("weight_map", {}).values()))
+        if not shards:
+            raise ErnieMError(f"{path}: its weight_map names no shard files")
+        return {name: array for shard in shards for name, array in read_weights(path.parent / shard).items()}
+    if not path.is_file():
+        raise ErnieMError(f"{path}: weights file missing")
+    if path.suffix == ".pdparams":
+        return {name: _from_bfloat16_bits(array) if array.dtype == np.uint16 else array for name, array in read_pdparams(path).items()}
+    try:
+        if path.suffix == ".safetensors":
+            state = safetensors.torch.load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # builds tensors and containers only
+    except Exception as error:  # torch and safetensors raise many types for a bad file; all mean "unreadable"
+        raise ErnieMError(f"{path}: cannot read the weights ({first_line(error)})") from None
+    return {name: (tensor.float() if tensor.is_floating_point() else tensor).numpy() for name, tensor in state.items()}
+
+
+def _from_bfloat16_bits(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _float32(name: str, array: np.ndarray, path: Path) -> np.ndarray:
+    if array.dtype.kind != "f":
+        raise ErnieMError(f"{path}: entry {name!r} holds {array.dtype} values; weights must be floating point")
+    return array.astype(np.float32, copy=False)
+
+
 def _paddle_weights(src: Path) -> Path:
+    """A .pdparams (or .safetensors) file, or the `.index.json` of a sharded checkpoint."""
     if src.is_file():
-        if src.suffix != ".pdparams":
+        if src.suffix not in (".pdparams", ".safetensors"):
             raise ErnieMError(f"{src}: --from paddle expects a .pdparams file or a directory holding one")
         return src
-    return _single(src, "*.pdparams", f"no .pdparams file{_transformers_hint(src)}")
+    for pattern in ("*.pdparams.index.json", "*.pdparams", "*.safetensors.index.json", "*.safetensors"):
+        if any(src.glob(pattern)):
+            return _single(src, pattern, "")
+    raise ErnieMError(f"{src}: no .pdparams file{_transformers_hint(src)}")
 
 
 def _transformers_hint(folder: Path) -> str:
@@ -74,7 +111,7 @@ def _transformers_hint(folder: Path) -> str:
         model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
     except (OSError, ValueError, AttributeError):
         return ""
-    if model_type == "ernie_m":
+    if model_type == "ernie_m" and any((folder / name).is_file() for name in HF_WEIGHTS):
         return " (it holds transformers ErnieM weights: use --from hf-erniem)"
     if model_type == "xlm-roberta":
         return " (it is already in the XLM-R layout: use it as it is)"
@@ -112,29 +149,8 @@ def _hf_weights(folder: Path) -> Path:
     for name in HF_WEIGHTS:
         if (folder / name).is_file():
             return folder / name
-    raise ErnieMError(f"{folder}: no weights (expected one of {', '.join(HF_WEIGHTS)})")
-
-
-def _read_hf_weights(path: Path) -> dict[str, np.ndarray]:
-    """A transformers weights file, or every shard an `.index.json` names."""
-    if path.name.endswith(".index.json"):
-        shards = sorted(set(_read_json(path).get("weight_map", {}).values()))
-        if not shards:
-            raise ErnieMError(f"{path}: its weight_map names no shard files")
-        weights = {}
-        for shard in shards:
-            weights.update(_read_hf_weights(path.parent / shard))
-        return weights
-    if not path.is_file():
-        raise ErnieMError(f"{path}: shard file missing")
-    try:
-        if path.suffix == ".safetensors":
-            state = safetensors.torch.load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)  # builds tensors and containers only
-        return {name: tensor.float().numpy() for name, tensor in state.items()}
-    except Exception as error:  # torch and safetensors raise many types for a bad file; all mean "unreadable"
-        raise ErnieMError(f"{path}: cannot read the weights ({first_line(error)})") from None
+    hint = " (it holds a .pdparams file: use --from paddle)" if any(folder.glob("*.pdparams")) else ""
+    raise ErnieMError(f"{folder}: no weights (expected one of {', '.join(HF_WEIGHTS)}){hint}")
 
 
 def _tokenizer_files(folder: Path) -> tuple[Path, Path]:

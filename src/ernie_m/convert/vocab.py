@@ -7,7 +7,9 @@ with that model's normaliser: ids are ERNIE-M's whatever order the SentencePiece
 inputs are framed as ERNIE-M's (`[CLS] A [SEP]`, `[CLS] A [SEP] [SEP] B [SEP]`).
 
 Not carried over: ERNIE-M's tokenizer cuts SentencePiece's pieces further, around every CJK
-character, some punctuation and digit/non-digit boundaries; this one keeps SentencePiece's pieces.
+character, the punctuation ,;:.?!~ (and its full-width forms) and digit/non-digit boundaries, and
+drops standalone "▁" pieces (the first one, or all in PaddleNLP's version); this one keeps
+SentencePiece's pieces.
 """
 
 from __future__ import annotations
@@ -75,4 +77,7 @@ def _read_sentencepiece(path: Path):
         raise ErnieMError(f"{path}: not a SentencePiece model ({first_line(error)})") from None
     if not model.pieces:
         raise ErnieMError(f"{path}: a SentencePiece model with no pieces")
+    if model.trainer_spec.model_type != model.trainer_spec.UNIGRAM:
+        kind = model.trainer_spec.ModelType.Name(model.trainer_spec.model_type)
+        raise ErnieMError(f"{path}: a {kind} SentencePiece model; ERNIE-M's (like XLM-R's) is UNIGRAM")
     return model

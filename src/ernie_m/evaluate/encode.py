@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ernie_m.device import autocast, pick_device
 from ernie_m.errors import ErnieMError, first_line
-from ernie_m.model import check_model_directory, quiet_transformers
+from ernie_m.model import check_loaded, check_model_directory, quiet_transformers
 
 POOLINGS = ("mean", "cls")
 XTREME_LAYER, XTREME_DEPTH = 8, 12
@@ -62,8 +62,8 @@ def load_encoder(model_dir: Path, device: str = "auto") -> tuple[nn.Module, obje
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ErnieMError(f"{model_dir}: model directory does not exist")
-    tokenizer = load_tokenizer(model_dir)
     check_model_directory(model_dir)
+    tokenizer = load_tokenizer(model_dir)
     target = pick_device(device)
     try:
         # float32 whatever the checkpoint's dtype: bf16 is far slower on CPU; CUDA gets autocast in `encode`.
@@ -77,9 +77,7 @@ def load_encoder(model_dir: Path, device: str = "auto") -> tuple[nn.Module, obje
         raise ErnieMError(f"{model_dir}: cannot load the model: {reason}") from None
     _encoder_of(model)
     # What else the report would have said that matters: encoder weights left at random initialisation.
-    missing = sorted(info.get("missing_keys", ()))
-    if missing:
-        raise ErnieMError(f"{model_dir}: the checkpoint lacks {len(missing)} encoder weights, e.g. {missing[0]}")
+    check_loaded(model_dir, info)
     _check_vocabulary(model, tokenizer, model_dir)
     return model.to(target).eval(), tokenizer
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import write_atomically
 
 
@@ -53,9 +54,21 @@ def bar_chart(result: dict, png: Path) -> None:
     plt.close(fig)
 
 
+RESULT_KEYS = ("task", "setting", "metric", "model", "scores", "average")
+
+
 def read_results(results_dir: Path) -> list[dict]:
-    """The task results (`<task>-<setting>.json`) in a results directory, by file name."""
-    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(results_dir).glob("*.json"))]
+    """The task results in a results directory (its `*.json` files, by name); any other JSON is an error naming it."""
+    results = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ErnieMError(f"{path}: not valid JSON ({first_line(error)})") from None
+        if not isinstance(result, dict) or not all(key in result for key in RESULT_KEYS):
+            raise ErnieMError(f"{path}: not an evaluation result (expected the keys {', '.join(RESULT_KEYS)})")
+        results.append(result)
+    return results
 
 
 def summary_table(results: list[dict]) -> str:

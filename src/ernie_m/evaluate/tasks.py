@@ -37,6 +37,7 @@ from ernie_m.evaluate.metrics import (
     retrieval_accuracy,
     squad_scores,
 )
+from ernie_m.model import check_model_directory
 
 LANGUAGES = {
     "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
@@ -240,6 +241,7 @@ def run_task(settings: EvalSettings) -> dict:
         raise ErnieMError(f"unknown task {settings.task!r}; known: {', '.join(TASKS)}")
     if settings.setting not in SETTINGS:
         raise ErnieMError(f"unknown setting {settings.setting!r}; known: {', '.join(SETTINGS)}")
+    check_model_directory(settings.model_dir)  # an unconverted ERNIE-M is named with the command that converts it
     return TASKS[settings.task](settings)
 
 

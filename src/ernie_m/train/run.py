@@ -34,7 +34,7 @@ from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.model import check_model_directory, load_model, new_model, save_pretrained
+from ernie_m.model import load_model, new_model, save_pretrained
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.train import checkpoint, distributed
@@ -237,9 +237,8 @@ def _from_init(settings: RunSettings, corpus: TextCorpus):
     if settings.init_from is None:
         return None
     config = settings.config
-    check_model_directory(settings.init_from)  # before the tokenizer: an unconverted ERNIE-M is named as such
+    model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)  # names an unconverted ERNIE-M
     tokenizer = load_tokenizer(settings.init_from)
-    model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)
     hf = model.mlm.config
     if hf.vocab_size != len(tokenizer):
         raise ErnieMError(f"{settings.init_from}: model vocabulary {hf.vocab_size} != tokenizer vocabulary {len(tokenizer)}")

@@ -1,0 +1,53 @@
+"""Model cards: the run summary's final losses, and results put into a card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ernie_m.card import RUN_SUMMARY, add_results
+from ernie_m.errors import ErnieMError
+from ernie_m.evaluate.report import write_report
+from ernie_m.train.run import LOSSES_OVER, final_losses
+
+SUMMARY = {
+    "name": "run", "tool": "ernie-m 0", "languages": ["de", "en"], "init_from": None, "corpus": None,
+    "data": {"pairs": {"de-en": 10}, "monolingual": {}},
+    "model": {"layers": 1, "hidden": 8, "heads": 2, "intermediate": 16, "vocab_size": 100, "parameters": 1234},
+    "training": {"steps": 4, "batch_size": 2, "grad_accum": 1, "processes": 1, "max_length": 16, "lr": 0.001,
+                 "warmup_steps": 1, "seed": 0, "stages": [{"name": "s", "steps": 4, "objectives": {"mmlm": 1.0, "tlm": 0.0}}]},
+    "losses_over": LOSSES_OVER, "final_losses": {"mmlm": 2.5},
+}
+
+
+def result(model: str, task: str = "xnli") -> dict:
+    return {"task": task, "setting": "transfer", "metric": "accuracy", "model": model, "scores": {"de": 40.0, "en": 60.0}, "average": 50.0}
+
+
+def test_final_losses_average_the_last_logged_values_per_objective(tmp_path):
+    log = tmp_path / "log.jsonl"
+    lines = [{"step": step, "loss/mmlm": float(step)} for step in range(1, 9)] + [{"step": 9, "loss/tlm": 3.0, "tokens_per_s": 1}]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert LOSSES_OVER == 5
+    assert final_losses(log) == {"mmlm": (4 + 5 + 6 + 7 + 8) / 5, "tlm": 3.0}
+
+
+def test_card_takes_this_models_results_only(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / RUN_SUMMARY).write_text(json.dumps(SUMMARY))
+    mine, theirs, stray = tmp_path / "mine", tmp_path / "theirs", tmp_path / "stray"
+    write_report(result(str(model)), mine)
+    write_report(result(str(tmp_path / "other")), theirs)
+    card = (add_results(model, [mine])).read_text()
+    assert f"| {tmp_path.name} | 40.0 | 60.0 | 50.0 |" in card and "| s | 4 | MMLM 1 |" in card and "TLM" not in card.split("## Training")[1].split("## Data")[0]
+    with pytest.raises(ErnieMError, match="results are of other models"):
+        add_results(model, [theirs])
+    stray.mkdir()
+    (stray / "notes.json").write_text("[1, 2]")
+    with pytest.raises(ErnieMError, match="notes.json: not an evaluation result"):
+        add_results(model, [stray])
+    (model / RUN_SUMMARY).write_text("{")
+    with pytest.raises(ErnieMError, match="unreadable or incomplete"):
+        add_results(model, [mine])
