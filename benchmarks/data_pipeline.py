@@ -12,7 +12,9 @@ over the memory-mapped shards plus the objective's `build_batch` (BTMLM's withou
 pass, which is model work: random tokens stand in for the pseudo translation); the trainer is
 `Trainer.train_step` of loop.py on a new model of the config's size (batch building, BTMLM
 generation, forward, loss, backward, clip, AdamW), fp32 on CPU. A stage's row mixes its
-objectives in the config's proportions. The target: loader >= 20x trainer.
+objectives in the config's proportions. Both are measured with packing (several sequences to a
+row, `data.packing`) and with one sequence a row, with the share of padding in the batches.
+Targets: loader >= 20x trainer; padding <= 10% of the tokens with packing.
 
 Without --tokenizer, a tokenizer of the config's vocabulary is trained on the corpus first (about 20 s).
 """
@@ -47,6 +49,7 @@ from ernie_m.train.sampler import ExampleSampler
 LANGUAGES = ["de", "fr", "es", "ru", "zh", "it"]
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 20
+TARGET_PADDING = 0.10
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -109,10 +112,15 @@ class Throughput:
     tokens: float
     seconds: float
     other_load: float
+    slots: float = float("nan")  # rows x length of the batches: real tokens plus padding
 
     @property
     def per_second(self) -> float:
         return self.tokens / self.seconds
+
+    @property
+    def padding(self) -> float:
+        return 1 - self.tokens / self.slots
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +137,13 @@ def loader(name: str, tokenized: TokenizedCorpus, setup: Setup, config: Config, 
     """Sampler draws plus the objective's batch building, `batches` times."""
     sampler = ExampleSampler(tokenized, setup.language_ids, config.data.alpha, config.train.seed)
     build = btmlm_batches if name == "btmlm" else OBJECTIVES[name].build_batch
-    rng, tokens = np.random.default_rng(config.train.seed), 0
+    rng, tokens, slots = np.random.default_rng(config.train.seed), 0, 0
     with Clock() as clock:
         for _ in range(batches):
             examples = sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng)
-            tokens += build(examples, setup.context, rng).num_tokens()
-    return Throughput(tokens, clock.seconds, clock.other_load)
+            batch = build(examples, setup.context, rng)
+            tokens, slots = tokens + batch.num_tokens(), slots + batch.input_ids.numel()
+    return Throughput(tokens, clock.seconds, clock.other_load, slots)
 
 
 def btmlm_batches(examples: list[tuple], ctx: BatchContext, rng: np.random.Generator) -> Batch:
@@ -185,25 +194,29 @@ def mixed(throughputs: dict[str, Throughput], weights: dict[str, float]) -> Thro
     over the same number of batches, so weighted sums of the totals give the expected mix."""
     tokens = sum(w * throughputs[name].tokens for name, w in weights.items())
     seconds = sum(w * throughputs[name].seconds for name, w in weights.items())
-    return Throughput(tokens, seconds, max(throughputs[name].other_load for name in weights))
+    slots = sum(w * throughputs[name].slots for name, w in weights.items())
+    return Throughput(tokens, seconds, max(throughputs[name].other_load for name in weights), slots)
 
 
 def loader_rows(tokenized: TokenizedCorpus, tokenizer, config: Config, args: argparse.Namespace, work: Path) -> list[tuple]:
-    """Rows (name, loader, trainer) per objective and per stage of the config."""
+    """Rows (name, loader, trainer, loader one sequence a row, trainer one a row) per objective and
+    per stage of the config: the loader and the trainer with packing (data.packing) and without."""
     specials = SpecialIds.from_tokenizer(tokenizer)
     language_ids = {lang: i + 1 for i, lang in enumerate(tokenized.languages())}  # new_model's numbering
     targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     bt_targets = tuple(language_ids[lang] for lang in targets if lang in language_ids)
-    context = BatchContext(specials, config.objectives, config.data.max_length, None, bt_targets)
-    setup = Setup(specials, language_ids, bt_targets, context)
-    print("timing the loader ...", file=sys.stderr, flush=True)
-    loaded = {name: loader(name, tokenized, setup, config, args.batches) for name in OBJECTIVES}
-    print("timing the trainer ...", file=sys.stderr, flush=True)
-    trained = trainer_throughputs(tokenized, setup, config, args, work)
-    rows = [(name, loaded[name], trained[name]) for name in OBJECTIVES]
+    columns = []
+    for packing in (True, False):
+        context = BatchContext(specials, config.objectives, config.data.max_length, None, bt_targets, packing=packing)
+        setup = Setup(specials, language_ids, bt_targets, context)
+        print(f"timing the loader and the trainer, packing {'on' if packing else 'off'} ...", file=sys.stderr, flush=True)
+        packed_config = dataclasses.replace(config, data=dataclasses.replace(config.data, packing=packing))
+        columns.append({name: loader(name, tokenized, setup, config, args.batches) for name in OBJECTIVES})
+        columns.append(trainer_throughputs(tokenized, setup, packed_config, args, work))
+    rows = [(name, *(column[name] for column in columns)) for name in OBJECTIVES]
     for stage in config.stages:
         weights = {name: w for name, w in stage.objectives.items() if w > 0}
-        rows.append((f"stage {stage.name} ({' + '.join(weights)})", mixed(loaded, weights), mixed(trained, weights)))
+        rows.append((f"stage {stage.name} ({' + '.join(weights)})", *(mixed(column, weights) for column in columns)))
     return rows
 
 
@@ -234,12 +247,17 @@ def main(argv: list[str]) -> None:
     print(markdown(("step", "what", "result", "other load"), preparation_rows))
     print()
     cells = [
-        (name, f"{load.per_second:,.0f}", f"{train.per_second:,.0f}", f"{ratio(load, train):.0f}x", max(load.other_load, train.other_load))
-        for name, load, train in objective_rows
+        (name, f"{load.padding:.1%}", f"{load.per_second:,.0f}", f"{train.per_second:,.0f}", f"{ratio(load, train):.0f}x",
+         f"{alone.padding:.1%}", f"{train_alone.per_second:,.0f}", f"{train.per_second / train_alone.per_second:.2f}x",
+         max(load.other_load, train.other_load, alone.other_load, train_alone.other_load))
+        for name, load, train, alone, train_alone in objective_rows
     ]
-    print(markdown(("objective", "loader tokens/s", "trainer tokens/s", "loader / trainer", "other load"), cells))
-    short = [name for name, load, train in objective_rows if ratio(load, train) < TARGET_RATIO]
+    print(markdown(("objective", "padding", "loader tokens/s", "trainer tokens/s", "loader / trainer",
+                    "padding, one a row", "trainer tokens/s, one a row", "packing speed-up", "other load"), cells))
+    short = [name for name, load, train, *_ in objective_rows if ratio(load, train) < TARGET_RATIO]
     print(f"\nTarget loader >= {TARGET_RATIO}x trainer: " + (f"MISSED by {', '.join(short)}" if short else "met by every row"))
+    padded = [name for name, load, *_ in objective_rows if load.padding > TARGET_PADDING]
+    print(f"Target padding <= {TARGET_PADDING:.0%} of the tokens, packed: " + (f"MISSED by {', '.join(padded)}" if padded else "met by every row"))
     loads = [row[-1] for row in preparation_rows + cells]
     if max(loads) > 0.25:
         print("WARNING: other processes used the CPU during the measurements: rows with other load above 0.25 are not reliable.")

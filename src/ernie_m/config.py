@@ -52,6 +52,7 @@ class DataConfig:
     alpha: float = 0.5  # language sampling p(l) ~ n_l ** alpha
     mono_from_parallel: bool = True  # each side of a pair also counts as monolingual text
     tokenize_workers: int = 0  # processes that tokenise the corpus into shards; 0: one per core beyond 4, up to 8
+    packing: bool = True  # several sequences to a row of max_length tokens, attending only within themselves
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -34,7 +36,7 @@ def test_camlm_no_leak_under_bf16_autocast(implementation):
     for position in torch.nonzero((segment == SOURCE) & ~batch.predict_mask[0]).flatten().tolist():
         ids = batch.input_ids.clone()
         ids[0, position] = 50 if ids[0, position] != 50 else 51
-        other = type(batch)(ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.labels)
+        other = dataclasses.replace(batch, input_ids=ids)
         torch.testing.assert_close(logits(model, other, predict), reference, atol=0, rtol=0)
 
 

@@ -6,6 +6,8 @@ encoded without looking at the placeholders.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -30,7 +32,7 @@ def pair_batch(objective, seed: int = 0):
 def changed(batch, position: int):
     other = batch.input_ids.clone()
     other[0, position] = SPECIALS.unk + 1 + (int(other[0, position]) + 7) % (SPECIALS.mask - SPECIALS.unk - 1)
-    return type(batch)(other, batch.position_ids, batch.language_ids, batch.attention_mask, batch.labels)
+    return dataclasses.replace(batch, input_ids=other)
 
 
 def masked_logits(model, batch, segment, side):
@@ -83,18 +85,19 @@ def test_btmlm_generation_no_leak_source_ignores_placeholders(implementation, rn
     """Source representations in step 1 do not depend on the placeholders (ids or language), while
     the placeholders do depend on the source."""
     model = tiny_model(implementation)
-    batch, placeholders = generation_inputs(rng)
+    batch = generation_inputs(rng)
+    placeholders = batch.predict_mask
     source = (~placeholders) & (batch.position_ids > 1)
     def states(b):
         return model.hidden_states(b.input_ids, b.position_ids, b.language_ids, b.attention_mask)
     reference = states(batch)
-    other = type(batch)(batch.input_ids.masked_fill(placeholders, 50), batch.position_ids,
-                        batch.language_ids.masked_fill(placeholders, 1), batch.attention_mask, batch.labels)
+    other = dataclasses.replace(batch, input_ids=batch.input_ids.masked_fill(placeholders, 50),
+                                language_ids=batch.language_ids.masked_fill(placeholders, 1))
     torch.testing.assert_close(states(other)[source], reference[source])
     assert not torch.allclose(states(other)[placeholders], reference[placeholders], atol=1e-4)
     changed_source = batch.input_ids.clone()
     changed_source[0, 3] = 77 if changed_source[0, 3] != 77 else 78
-    moved = states(type(batch)(changed_source, batch.position_ids, batch.language_ids, batch.attention_mask, batch.labels))
+    moved = states(dataclasses.replace(batch, input_ids=changed_source))
     assert not torch.allclose(moved[0][placeholders[0]], reference[0][placeholders[0]], atol=1e-4)
 
 
@@ -108,9 +111,9 @@ def test_btmlm_build_batch_trains_on_the_generated_tokens(rng):
     replay = np.random.default_rng(3)
     targets = btmlm.choose_targets([1, 2], ctx.bt_target_languages, replay)
     fitted, lengths = zip(*(btmlm.fit_to_budget(t, ctx) for t, _ in examples))
-    step1, placeholders = btmlm.generation_batch(list(fitted), list(lengths), [1, 2], targets, ctx)
+    step1 = btmlm.generation_batch(list(fitted), list(lengths), [1, 2], targets, ctx)
     with torch.no_grad():
-        pseudo = btmlm.decode(logits_of(model, step1, placeholders), list(lengths), ctx, replay)
+        pseudo = btmlm.decode(logits_of(model, step1, step1.predict_mask), step1, ctx, replay)
     for i, (h, target) in enumerate(zip(pseudo, targets)):
         second = batch.language_ids[i] == target
         assert torch.equal(batch.input_ids[i][second][1:-1], torch.from_numpy(h))

@@ -118,7 +118,8 @@ def test_btmlm_generation_layout(rng):
     sources = [random_tokens(rng, 6), random_tokens(rng, 4)]
     ctx = context(bt_length_ratio=1.5)
     fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources))
-    batch, placeholders = btmlm.generation_batch(list(fitted), list(lengths), [1, 1], [3, 2], ctx)
+    batch = btmlm.generation_batch(list(fitted), list(lengths), [1, 1], [3, 2], ctx)
+    placeholders = batch.predict_mask  # the positions to fill are step 1's predicted positions
     assert list(lengths) == [9, 6]
     row = batch.input_ids[0]
     assert row[0] == SPECIALS.cls and row[7] == SPECIALS.sep
@@ -138,11 +139,13 @@ def test_btmlm_targets_are_never_the_source_language(rng):
 
 
 def test_btmlm_decoding_never_yields_special_tokens(rng):
+    ctx = context()
+    step1 = btmlm.generation_batch([random_tokens(rng, 20), random_tokens(rng, 30)], [20, 30], [1, 1], [2, 3], ctx)
     logits = torch.zeros(50, SPECIALS.vocab_size)
     logits[:, list(SPECIALS.special)] = 100.0  # specials are the most likely ...
     for decoding in ("argmax", "sample"):
-        tokens = np.concatenate(btmlm.decode(logits.clone(), [20, 30], context(bt_decoding=decoding, bt_top_k=5), rng))
-        assert len(tokens) == 50 and not np.isin(tokens, SPECIALS.special).any()  # ... and never chosen
+        pseudo = btmlm.decode(logits.clone(), step1, context(bt_decoding=decoding, bt_top_k=5), rng)
+        assert [len(p) for p in pseudo] == [20, 30] and not np.isin(np.concatenate(pseudo), SPECIALS.special).any()
 
 
 def test_btmlm_step2_labels_only_on_masked_source_tokens(rng):

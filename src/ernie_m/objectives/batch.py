@@ -82,9 +82,11 @@ class Batch:
     language_ids: torch.Tensor
     attention_mask: torch.Tensor  # bool, True = may attend
     labels: torch.Tensor
+    placement: tuple[tuple[int, int, int], ...]  # (row, offset, length) of each sequence, in input order
 
     def to(self, device) -> Batch:
-        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+        moved = {f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self) if f.name != "placement"}
+        return Batch(**moved, placement=self.placement)
 
     @property
     def predict_mask(self) -> torch.Tensor:
@@ -173,30 +175,64 @@ def full_attention(seq: Sequence) -> np.ndarray:
     return np.ones((len(seq), len(seq)), dtype=bool)
 
 
-def collate(sequences: list[Sequence], attentions: list[np.ndarray], specials: SpecialIds) -> Batch:
-    """Pad to the longest sequence. Padding keys are hidden; a padding query sees only itself,
-    so that no attention row is ever empty (an empty row would give NaN)."""
-    length = max(len(s) for s in sequences)
-    size = len(sequences)
-    input_ids = np.full((size, length), specials.pad, dtype=np.int64)
-    position_ids = np.full((size, length), FIRST_POSITION - 1, dtype=np.int64)
-    language_ids = np.zeros((size, length), dtype=np.int64)
-    labels = np.full((size, length), IGNORE, dtype=np.int64)
-    attention = np.broadcast_to(np.eye(length, dtype=bool), (size, length, length)).copy()
-    for i, (seq, allowed) in enumerate(zip(sequences, attentions)):
-        n = len(seq)
-        input_ids[i, :n] = seq.input_ids
-        position_ids[i, :n] = seq.position_ids
-        language_ids[i, :n] = seq.language_ids
-        labels[i, :n] = seq.labels
-        attention[i, :n, :n] = allowed
+def collate(sequences: list[Sequence], attentions: list[np.ndarray], specials: SpecialIds, row_length: int | None = None) -> Batch:
+    """Sequences into the rows of a batch: one a row (`row_length` None), or packed several to a row
+    of at most `row_length` tokens (`pack`). A sequence's tokens attend as its own `[n, n]` matrix
+    says and never outside it, so packing changes no output. Padding keys are hidden; a padding
+    query sees only itself, so that no attention row is ever empty (an empty row would give NaN)."""
+    placement = pack([len(s) for s in sequences], row_length)
+    rows = 1 + max(row for row, _, _ in placement)
+    length = max(offset + n for _, offset, n in placement)
+    input_ids = np.full((rows, length), specials.pad, dtype=np.int64)
+    position_ids = np.full((rows, length), FIRST_POSITION - 1, dtype=np.int64)
+    language_ids = np.zeros((rows, length), dtype=np.int64)
+    labels = np.full((rows, length), IGNORE, dtype=np.int64)
+    attention = np.broadcast_to(np.eye(length, dtype=bool), (rows, length, length)).copy()
+    for seq, allowed, (row, offset, n) in zip(sequences, attentions, placement):
+        span = slice(offset, offset + n)
+        input_ids[row, span] = seq.input_ids
+        position_ids[row, span] = seq.position_ids
+        language_ids[row, span] = seq.language_ids
+        labels[row, span] = seq.labels
+        attention[row, span, span] = allowed
     return Batch(
         input_ids=torch.from_numpy(input_ids),
         position_ids=torch.from_numpy(position_ids),
         language_ids=torch.from_numpy(language_ids),
         attention_mask=torch.from_numpy(attention).unsqueeze(1),
         labels=torch.from_numpy(labels),
+        placement=tuple(placement),
     )
+
+
+def pack(lengths: list[int], row_length: int | None) -> list[tuple[int, int, int]]:
+    """(row, offset, length) of each sequence: first fit, longest first, into rows of `row_length`
+    tokens; or one a row."""
+    if row_length is None:
+        return [(i, 0, n) for i, n in enumerate(lengths)]
+    placement: list[tuple[int, int, int]] = [(0, 0, 0)] * len(lengths)
+    used: list[int] = []  # tokens taken in each row so far
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if lengths[i] > row_length:
+            raise ErnieMError(f"a sequence of {lengths[i]} tokens does not fit a row of {row_length}")
+        row = next((r for r, taken in enumerate(used) if taken + lengths[i] <= row_length), len(used))
+        if row == len(used):
+            used.append(0)
+        placement[i] = (row, used[row], lengths[i])
+        used[row] += lengths[i]
+    return placement
+
+
+def per_sequence(values: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
+    """(N, ...) values at `batch.predict_mask`'s N positions (row-major) -> one tensor per sequence, in
+    sequence order: a packed row holds several sequences, not necessarily in their order."""
+    index = torch.full(batch.labels.shape, -1, dtype=torch.long)
+    index[batch.predict_mask.cpu()] = torch.arange(len(values))
+    parts = []
+    for row, offset, n in batch.placement:
+        picked = index[row, offset : offset + n]
+        parts.append(values[picked[picked >= 0].to(values.device)])
+    return parts
 
 
 @dataclass(frozen=True)
@@ -213,6 +249,11 @@ class BatchContext:
     max_length: int
     generator: Callable[[Batch, torch.Tensor], torch.Tensor] | None = None
     bt_target_languages: tuple[int, ...] = ()
+    packing: bool = False  # several sequences to a row of max_length tokens (data.packing)
+
+    @property
+    def row_length(self) -> int | None:
+        return self.max_length if self.packing else None
 
     def pair(self, a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int) -> Sequence:
         return pair(a, lang_a, b, lang_b, self.specials, self.max_length, self.config.pair_positions)

@@ -33,6 +33,7 @@ from ernie_m.objectives.batch import (
     fit_pair,
     full_attention,
     mask_tokens,
+    per_sequence,
 )
 
 DATA = "mono"  # examples: (token ids, language id)
@@ -43,10 +44,10 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     targets = choose_targets([lang for _, lang in examples], ctx.bt_target_languages, rng)
     languages = [lang for _, lang in examples]
     sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples))
-    step1, placeholders = generation_batch(sources, lengths, languages, targets, ctx)
+    step1 = generation_batch(sources, lengths, languages, targets, ctx)
     with torch.no_grad():
-        logits = ctx.generator(step1, placeholders)
-    pseudo = decode(logits, list(lengths), ctx, rng)
+        logits = ctx.generator(step1, step1.predict_mask)
+    pseudo = decode(logits, step1, ctx, rng)
     return training_batch(sources, languages, pseudo, targets, ctx, rng)
 
 
@@ -70,33 +71,30 @@ def fit_to_budget(tokens: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, in
 
 def generation_batch(
     sources: list[np.ndarray], lengths: list[int], languages: list[int], targets: list[int], ctx: BatchContext
-) -> tuple[Batch, torch.Tensor]:
-    """Step 1 inputs and the (B, L) boolean mask of the placeholder positions to fill."""
+) -> Batch:
+    """Step 1 inputs; the placeholders to fill are its predicted positions (labels <mask>; no loss is taken)."""
     sequences, attentions = [], []
     for tokens, k, lang, target in zip(sources, lengths, languages, targets):
         layout = ctx.pair(tokens, lang, np.full(k, ctx.specials.mask), target)
         seq = _drop(layout, (layout.segment == TARGET) & layout.special)  # no </s> around the placeholders
         source = seq.segment == SOURCE
+        seq.labels[~source] = ctx.specials.mask
         allowed = np.broadcast_to(source, (len(seq), len(seq))).copy()  # everyone sees the source ...
         allowed[np.ix_(~source, ~source)] = True  # ... placeholders also see each other
         sequences.append(seq)
         attentions.append(allowed)
-    batch = collate(sequences, attentions, ctx.specials)
-    placeholders = torch.zeros_like(batch.input_ids, dtype=torch.bool)
-    for i, seq in enumerate(sequences):
-        placeholders[i, : len(seq)] = torch.from_numpy(seq.segment == TARGET)
-    return batch, placeholders
+    return collate(sequences, attentions, ctx.specials, ctx.row_length)
 
 
-def decode(logits: torch.Tensor, counts: list[int], ctx: BatchContext, rng: np.random.Generator) -> list[np.ndarray]:
-    """Pseudo tokens from (N, V) placeholder logits, never a special token; split per sequence."""
+def decode(logits: torch.Tensor, step1: Batch, ctx: BatchContext, rng: np.random.Generator) -> list[np.ndarray]:
+    """Pseudo tokens from the (N, V) logits at step 1's placeholders, never a special token; one array per sequence."""
     logits = logits.float()
     logits[:, list(ctx.specials.special)] = float("-inf")
     if ctx.config.bt_decoding == "argmax":
         tokens = logits.argmax(dim=-1)
     else:
         tokens = _sample(logits, ctx.config.bt_temperature, ctx.config.bt_top_k, rng)
-    return [part.numpy() for part in tokens.cpu().split(counts)]
+    return [part.cpu().numpy() for part in per_sequence(tokens, step1)]
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_k: int, rng: np.random.Generator) -> torch.Tensor:
@@ -120,7 +118,7 @@ def training_batch(
     sequences = [ctx.pair(x, lang, h, target) for x, lang, h, target in zip(sources, languages, pseudo, targets)]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng, maskable=seq.segment == SOURCE)
-    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials)
+    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials, ctx.row_length)
 
 
 def _drop(seq: Sequence, remove: np.ndarray) -> Sequence:

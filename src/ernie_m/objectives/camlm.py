@@ -54,4 +54,4 @@ def attention(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
 def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
     sequences = [ctx.pair(*example) for example in examples]
     masked = [mask_tokens(seq, ctx.config, ctx.specials, rng) for seq in sequences]
-    return collate(sequences, [attention(s.segment, m) for s, m in zip(sequences, masked)], ctx.specials)
+    return collate(sequences, [attention(s.segment, m) for s, m in zip(sequences, masked)], ctx.specials, ctx.row_length)

@@ -23,4 +23,4 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     sequences = [single(tokens, lang, ctx.specials, ctx.max_length) for tokens, lang in examples]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)
-    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials)
+    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials, ctx.row_length)

@@ -43,7 +43,8 @@ class Trainer:
 
     def __post_init__(self):
         self.batch_context = BatchContext(
-            self.specials, self.config.objectives, self.config.data.max_length, self.generate, self.bt_target_languages
+            self.specials, self.config.objectives, self.config.data.max_length, self.generate, self.bt_target_languages,
+            packing=self.config.data.packing,
         )
 
     @property

@@ -1,0 +1,67 @@
+"""Packing several sequences into a row: the placement, and that it changes no output of any objective."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import SPECIALS, context, logits_of, random_tokens, tiny_model
+
+from ernie_m.objectives import OBJECTIVES
+from ernie_m.objectives.batch import FIRST_POSITION, pack, per_sequence
+
+
+def test_first_fit_longest_first():
+    assert pack([5, 3, 4, 2], 8) == [(0, 0, 5), (0, 5, 3), (1, 0, 4), (1, 4, 2)]
+    assert pack([5, 3, 4, 2], None) == [(0, 0, 5), (1, 0, 3), (2, 0, 4), (3, 0, 2)]
+
+
+def examples(kind: str, rng: np.random.Generator, count: int = 12) -> list[tuple]:
+    lengths = rng.integers(3, 25, size=(count, 2))
+    if kind == "mono":
+        return [(random_tokens(rng, a), 1 + i % 3) for i, (a, _) in enumerate(lengths)]
+    return [(random_tokens(rng, a), 1, random_tokens(rng, b), 2 + i % 2) for i, (a, b) in enumerate(lengths)]
+
+
+def predictions(model, batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each sequence's (logits, labels) at its predicted positions, in sequence order."""
+    with torch.no_grad():
+        logits = logits_of(model, batch)
+    return list(zip(per_sequence(logits, batch), per_sequence(batch.labels[batch.predict_mask], batch)))
+
+
+@pytest.mark.parametrize("name", ["mmlm", "tlm", "camlm", "btmlm"])
+def test_packed_batches_give_every_sequence_the_outputs_it_has_alone(name):
+    model = tiny_model()
+    objective = OBJECTIVES[name]
+    drawn = examples(objective.DATA, np.random.default_rng(0))
+    alone_ctx, packed_ctx = context(model), dataclasses.replace(context(model), packing=True)
+    alone = objective.build_batch(drawn, alone_ctx, np.random.default_rng(1))
+    packed = objective.build_batch(drawn, packed_ctx, np.random.default_rng(1))
+    assert len(packed.input_ids) < len(alone.input_ids)  # sequences share rows
+    real = lambda batch: int((batch.position_ids >= FIRST_POSITION).sum())  # noqa: E731
+    assert real(packed) == real(alone) and packed.num_tokens() == alone.num_tokens()
+    for (logits_a, labels_a), (logits_p, labels_p) in zip(predictions(model, alone), predictions(model, packed)):
+        assert torch.equal(labels_a, labels_p)  # BTMLM: the same pseudo translations were generated
+        torch.testing.assert_close(logits_p, logits_a, atol=1e-5, rtol=1e-5)
+
+
+def test_a_packed_sequence_never_sees_its_row_neighbours():
+    """Changing one sequence of a packed row leaves the other sequences' outputs exactly as they were."""
+    model = tiny_model()
+    ctx = dataclasses.replace(context(model), packing=True)
+    batch = OBJECTIVES["mmlm"].build_batch(examples("mono", np.random.default_rng(2)), ctx, np.random.default_rng(3))
+    row, offset, n = batch.placement[0]
+    assert sum(1 for r, _, _ in batch.placement if r == row) > 1
+    changed = batch.input_ids.clone()
+    changed[row, offset + 1 : offset + n - 1] = SPECIALS.unk + 1
+    states = lambda ids: model.hidden_states(ids, batch.position_ids, batch.language_ids, batch.attention_mask)  # noqa: E731
+    with torch.no_grad():
+        before, after = states(batch.input_ids), states(changed)
+    others = torch.zeros_like(changed, dtype=torch.bool)
+    for r, o, m in batch.placement[1:]:
+        others[r, o : o + m] = True
+    assert torch.equal(before[others], after[others])
+    assert not torch.allclose(before[row, offset : offset + n], after[row, offset : offset + n])
