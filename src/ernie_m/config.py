@@ -20,6 +20,9 @@ from ernie_m.errors import ErnieMError, first_line
 OBJECTIVE_NAMES = ("mmlm", "tlm", "camlm", "btmlm")
 
 
+ATTENTION = ("sdpa", "eager", "flex_attention")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Size of a from-scratch XLM-R encoder. With --init-from only attn_implementation is used."""
@@ -30,7 +33,7 @@ class ModelConfig:
     intermediate_size: int = 512
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
-    attn_implementation: str = "sdpa"  # "sdpa" or "eager"; both honour our additive 4-D masks
+    attn_implementation: str = "sdpa"  # "sdpa", "eager" (additive 4-D masks) or "flex_attention" (block masks)
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ def _validate(config: Config) -> None:
         (0 < obj.mask_prob < 1, "objectives.mask_prob must be between 0 and 1"),
         (obj.mask_token_prob + obj.random_token_prob <= 1, "objectives.mask_token_prob + random_token_prob > 1"),
         (obj.bt_length_ratio > 0, "objectives.bt_length_ratio must be positive"),
-        (config.model.attn_implementation in ("sdpa", "eager"), "model.attn_implementation must be sdpa or eager"),
+        (config.model.attn_implementation in ATTENTION, f"model.attn_implementation must be one of {', '.join(ATTENTION)}"),
         (data.max_length >= 16, "data.max_length must be at least 16"),
         (train.batch_size >= 1 and train.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
         (train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),

@@ -7,7 +7,8 @@
   `transformers.AutoModel` loads with no project code.
 - The MLM head runs only at the positions that are predicted, not over the whole sequence.
 - Attention masks come in as boolean `[B, 1, L, L]` (True: may attend) and go to the encoder as
-  additive 0 / large-negative masks, the format transformers reads exactly under sdpa and eager.
+  additive 0 / large-negative masks, the format transformers reads exactly under sdpa and eager,
+  or as FlexAttention block masks under flex_attention.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ class ErnieM(nn.Module):
 
     def hidden_states(self, input_ids, position_ids, language_ids, attention_mask) -> torch.Tensor:
         """(B, L) ids and (B, 1, L, L) boolean mask -> (B, L, H) last hidden states."""
+        if self.mlm.config._attn_implementation == "flex_attention":
+            mask = block_mask(attention_mask)
+        else:
+            mask = additive_mask(attention_mask, self.mlm.dtype)
         return self.mlm.roberta(
-            input_ids=input_ids,
-            position_ids=position_ids,
-            token_type_ids=language_ids,
-            attention_mask=additive_mask(attention_mask, self.mlm.dtype),
+            input_ids=input_ids, position_ids=position_ids, token_type_ids=language_ids, attention_mask=mask
         ).last_hidden_state
 
     def forward(self, input_ids, position_ids, language_ids, attention_mask, predict_mask) -> torch.Tensor:
@@ -67,6 +69,16 @@ class ErnieM(nn.Module):
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean may-attend mask -> 0 where allowed, MASKED elsewhere, in `dtype`."""
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, MASKED)
+
+
+def block_mask(allowed: torch.Tensor):
+    """Boolean (B, 1, L, L) may-attend mask -> FlexAttention's BlockMask, the same mask in blocks:
+    blocks that no query may attend (other sequences of a packed row, padding) are skipped."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    dense = allowed[:, 0]
+    size, length, _ = dense.shape
+    return create_block_mask(lambda b, h, q, k: dense[b, q, k], size, None, length, length, device=dense.device)
 
 
 def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_length: int) -> ErnieM:

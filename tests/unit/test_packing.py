@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import SPECIALS, context, logits_of, random_tokens, tiny_model
 
+from ernie_m.model import block_mask
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import FIRST_POSITION, pack, per_sequence
 
@@ -65,3 +66,24 @@ def test_a_packed_sequence_never_sees_its_row_neighbours():
         others[r, o : o + m] = True
     assert torch.equal(before[others], after[others])
     assert not torch.allclose(before[row, offset : offset + n], after[row, offset : offset + n])
+
+
+@pytest.mark.parametrize("name", ["mmlm", "camlm", "btmlm"])
+def test_flex_attention_block_masks_attend_as_the_dense_masks(name):
+    """FlexAttention with `block_mask` against the dense-mask reference (sdpa), on packed batches. Attention
+    alone, in eager mode: transformers compiles flex_attention, and PyTorch has no FlexAttention backward
+    on CPU; tests/gpu runs the whole model both ways."""
+    import warnings
+
+    from torch.nn.attention.flex_attention import flex_attention
+
+    objective = OBJECTIVES[name]
+    ctx = dataclasses.replace(context(tiny_model()), packing=True)
+    batch = objective.build_batch(examples(objective.DATA, np.random.default_rng(4)), ctx, np.random.default_rng(5))
+    rows, _, length, _ = batch.attention_mask.shape
+    query, key, value = torch.randn(3, rows, 2, length, 8, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=batch.attention_mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # flex_attention without torch.compile warns that it runs unfused
+        got = flex_attention(query, key, value, block_mask=block_mask(batch.attention_mask))
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)

@@ -79,6 +79,9 @@ def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, 
 
 def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist) -> Path | None:
     config = settings.config
+    if config.model.attn_implementation == "flex_attention" and dist.device.type != "cuda":
+        raise ErnieMError("model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
+                          "backward on CPU); use sdpa here")
     corpus = read_text_corpus(settings)
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
