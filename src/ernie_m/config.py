@@ -106,6 +106,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     device: str = "auto"  # "auto", "cpu" or "cuda"
     bf16: bool = True  # bf16 autocast, on CUDA only (it is far slower on CPU)
+    parallel: str = "ddp"  # several processes: "ddp" (a replica each) or "fsdp" (FSDP2: weights, gradients, optimizer state sharded)
+    activation_checkpointing: bool = False  # recompute each layer's activations in the backward pass: less memory, more time
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ def _validate(config: Config) -> None:
         (config.model.attn_implementation in ATTENTION, f"model.attn_implementation must be one of {', '.join(ATTENTION)}"),
         (data.max_length >= 16, "data.max_length must be at least 16"),
         (train.batch_size >= 1 and train.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
+        (train.parallel in ("ddp", "fsdp"), f"train.parallel must be ddp or fsdp, got {train.parallel!r}"),
         (train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),
         (train.log_every >= 1 and train.checkpoint_every >= 1, "train.log_every and train.checkpoint_every must be >= 1"),
         (train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),

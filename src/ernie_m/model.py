@@ -184,13 +184,14 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
     mlm.config.ernie_m_languages = known + added
 
 
-def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None) -> None:
-    """Write weights, config and tokenizer in Hugging Face format, and with a run's `summary` its model card
-    (README.md, from RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
+def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None) -> None:
+    """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
+    tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
+    RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.mlm.save_pretrained(partial)
+    model.mlm.save_pretrained(partial, state_dict=weights)
     tokenizer.save_pretrained(partial)
     if summary is not None:
         (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

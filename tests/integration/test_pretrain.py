@@ -111,3 +111,16 @@ def test_init_from_xlmr_keeps_its_outputs_and_tokenizer(corpus_dir, config_file,
     assert not (out / "tokenizer").exists()  # the XLM-R tokenizer is used, not a new one
     assert AutoTokenizer.from_pretrained(out / "model").get_vocab() == tokenizer.get_vocab()
     assert AutoModel.from_pretrained(out / "model").config.ernie_m_languages == ["de", "en", "fr"]
+
+
+def test_activation_checkpointing_recomputes_exactly(corpus_dir, config_file, tmp_path, monkeypatch):
+    """Recomputing activations in the backward pass (dropout included) changes memory and time, not training."""
+    enable, enabled = XLMRobertaForMaskedLM.activation_checkpointing_enable, []
+    monkeypatch.setattr(XLMRobertaForMaskedLM, "activation_checkpointing_enable",
+                        lambda self, **kwargs: (enabled.append(True), enable(self, **kwargs)))
+    config = load_config(config_file, ["model.hidden_dropout_prob=0.1", "stages=[{name: s, steps: 4, objectives: {mmlm: 1, camlm: 1}}]"])
+    plain, recomputed = tmp_path / "plain", tmp_path / "recomputed"
+    pretrain(RunSettings(config, corpus_dir), plain, progress=False)
+    checkpointed = config.__class__(**{**config.__dict__, "train": config.train.__class__(**{**config.train.__dict__, "activation_checkpointing": True})})
+    pretrain(RunSettings(checkpointed, corpus_dir), recomputed, progress=False)
+    assert enabled == [True] and losses(recomputed) == losses(plain)

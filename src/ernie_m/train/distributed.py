@@ -1,4 +1,5 @@
-"""One process or many under torchrun: process-group set-up, devices, and a sync check.
+"""One process or many under torchrun: process-group set-up, devices, the two ways of spreading
+the model (DDP replicas, FSDP2 shards), and a sync check.
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them this is a single process.
 gloo on CPU, nccl on GPU (one GPU per process).
@@ -7,10 +8,12 @@ gloo on CPU, nccl on GPU (one GPU per process).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
 from ernie_m.errors import ErnieMError
 
@@ -60,11 +63,70 @@ def barrier(ctx: Context) -> None:
         dist.barrier()
 
 
-def parameter_checksums(model: torch.nn.Module, ctx: Context) -> list[float]:
-    """Every rank's sum of all parameters (one float each): equal when the replicas are in sync."""
-    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+def wrap(model: torch.nn.Module, ctx: Context, parallel: str) -> torch.nn.Module:
+    """DDP replicas, or FSDP2 (`fully_shard` on each encoder layer, then on the whole model) for `parallel` "fsdp"."""
     if not ctx.distributed:
+        return model
+    if parallel == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.mlm.roberta.encoder.layer:
+            fully_shard(layer)
+        return fully_shard(model)
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+@contextmanager
+def accumulating(model: torch.nn.Module, ctx: Context):
+    """Gradients of this micro-batch are kept for the next, not yet averaged across processes."""
+    if not ctx.distributed:
+        yield
+    elif is_sharded(model):
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        with model.no_sync():
+            yield
+
+
+def parameter_checksums(model: torch.nn.Module, ctx: Context) -> list[float]:
+    """Every rank's sum of all parameters (one float each): equal when the replicas are in sync. Sharded
+    (FSDP), the ranks' shards add up to one sum: the same number a replica of the model would give."""
+    local = [p.to_local() if isinstance(p, DTensor) else p for p in model.parameters()]
+    total = torch.stack([p.detach().double().sum() for p in local]).sum().reshape(1)
+    if not ctx.distributed:
+        return [total.item()]
+    if is_sharded(model):
+        dist.all_reduce(total)
         return [total.item()]
     gathered = [torch.zeros_like(total) for _ in range(ctx.world_size)]
     dist.all_gather(gathered, total)
     return [t.item() for t in gathered]
+
+
+def whole_weights(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+    """A sharded ErnieM's masked-LM weights gathered whole on the main rank (every rank must call
+    this; the others get an empty dict); None for a model whose parameters are whole already."""
+    if not is_sharded(model):
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    whole = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return {name.removeprefix("mlm."): tensor for name, tensor in whole.items()}
+
+
+def gather_objects(value, ctx: Context) -> list:
+    """`value` of every rank, in rank order."""
+    if not ctx.distributed:
+        return [value]
+    gathered = [None] * ctx.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered

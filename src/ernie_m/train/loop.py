@@ -77,8 +77,7 @@ class Trainer:
             name = self.pick_objective(step, shared)
             batch = self.build_batch(name, rng)
             last = micro == train.grad_accum - 1
-            sync = nullcontext() if last or not self.dist.distributed else self.model.no_sync()
-            with sync:
+            with nullcontext() if last else distributed.accumulating(self.model, self.dist):
                 with self.mixed_precision():
                     logits = self.model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
                 loss = masked_lm_loss(logits, batch)
@@ -132,23 +131,32 @@ class Trainer:
         return record
 
     def save(self, step: int) -> None:
-        """Checkpoint (main rank writes); every rank reports a parameter checksum to prove they agree."""
+        """Checkpoint (sharded: every rank writes; else the main rank); the parameter checksums prove the ranks agree."""
         checksums = distributed.parameter_checksums(self.model, self.dist)
+        state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist)}
+        directory, keep = self.out_dir / "checkpoints", self.config.train.keep_checkpoints
+        if self.config.train.parallel == "fsdp":
+            barrier = lambda: distributed.barrier(self.dist)  # noqa: E731
+            checkpoint.save_sharded(directory, step, self.model, self.optimizer, state, keep, self.dist.is_main, barrier)
+        elif self.dist.is_main:
+            checkpoint.save(directory, step, self.ernie_m, {**state, "optimizer": self.optimizer.state_dict()}, keep)
         if self.dist.is_main:
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "sampler": self.sampler.state_dict(),
-            }
-            checkpoint.save(self.out_dir / "checkpoints", step, self.ernie_m, state, self.config.train.keep_checkpoints)
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps({"step": step, "event": "checkpoint", "param_checksums": checksums}) + "\n")
         distributed.barrier(self.dist)
 
     def restore(self, path: Path) -> int:
-        """Load a checkpoint into model, optimizer, scheduler and sampler; return its step."""
-        state = checkpoint.load(path, self.ernie_m, self.dist.device)
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Load a checkpoint into model, optimizer, scheduler and sampler; return its step.
+
+        Each rank takes its own sampler cursors back; with another number of processes than the
+        checkpoint's (possible with FSDP's re-sharded checkpoints), every rank takes rank 0's: the
+        data's order then differs from an uninterrupted run, weights and optimizer state do not."""
+        if (path / "sharded").is_dir():
+            state = checkpoint.load_sharded(path, self.model, self.optimizer, self.dist.device)
+        else:
+            state = checkpoint.load(path, self.ernie_m, self.dist.device)
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.load_state_dict(state["sampler"])
+        samplers = state.get("samplers") or [state["sampler"]]  # "sampler": rank 0's alone, in checkpoints of earlier versions
+        self.sampler.load_state_dict(samplers[self.dist.rank] if len(samplers) == self.dist.world_size else samplers[0])
         return int(state["step"])

@@ -111,8 +111,10 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     trainer.run(start, stop, progress)
     if stop < config.total_steps:
         return None
+    weights = distributed.whole_weights(trainer.ernie_m)  # collective under FSDP: every rank takes part
     if dist.is_main:
-        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model", run_summary(settings, corpus, trainer.ernie_m, out_dir, dist.world_size))
+        summary = run_summary(settings, corpus, trainer.ernie_m, out_dir, dist.world_size)
+        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model", summary, weights)
     distributed.barrier(dist)
     return out_dir / "model"
 
@@ -160,10 +162,13 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
     targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     model.to(dist.device)
-    optimizer = build_optimizer(model, config.train)
+    if config.train.activation_checkpointing:
+        model.mlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    model = distributed.wrap(model, dist, config.train.parallel)
+    optimizer = build_optimizer(model, config.train)  # after wrapping: FSDP replaces the parameters by shards
     trainer = Trainer(
         config=config,
-        model=_wrap(model, dist),
+        model=model,
         optimizer=optimizer,
         scheduler=build_scheduler(optimizer, config.train, config.total_steps),
         sampler=ExampleSampler(tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size),
@@ -265,13 +270,6 @@ def _check_schedule(config: Config, corpus: TextCorpus) -> None:
             f"config: BTMLM needs at least two target languages that the corpus has; got {list(targets)} "
             f"(corpus languages: {', '.join(corpus.languages())})"
         )
-
-
-def _wrap(model: torch.nn.Module, dist) -> torch.nn.Module:
-    if not dist.distributed:
-        return model
-    device_ids = [dist.device.index] if dist.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def _truncate_log(path: Path, step: int) -> None:
