@@ -1,7 +1,7 @@
 """Throughput of one training step per ERNIE-M objective, against a plain Hugging Face MLM step.
 
-    python benchmarks/objective_step.py [--layers 4 --hidden 256 --heads 4 --vocab 32000
-        --batch 32 --length 128 --steps 10 --warmup 3 --device auto --out FILE.json]
+    python benchmarks/objective_step.py [--size base|large | --layers 4 --hidden 256 --heads 4 --vocab 32000]
+        [--batch 32 --length 128 --steps 10 --warmup 3 --device auto --attention sdpa --peak-tflops X --out FILE.json]
 
 Rows: `mmlm`, `tlm`, `camlm`, `btmlm` (generation included) and `hf-mlm`: the `XLMRobertaForMaskedLM`
 inside our model (same size, same initial weights) called the standard way, 2-D padding mask and
@@ -12,6 +12,14 @@ the trainer does: build the batch from token ids, forward, loss, backward, clip,
 Each row runs in a fresh process (this script re-invoked with `--only NAME`), so that its peak
 memory is its own: on CPU the growth of `ru_maxrss` over the process's size after model
 creation, on CUDA `torch.cuda.max_memory_allocated`.
+
+MFU (model FLOPs utilisation): the FLOPs that training the batch needs, whatever computes them,
+over the step's time and the device's peak. Counted per real token as 6 x the encoder's
+parameters (embeddings excluded) + 12 x layers x hidden x sequence length (attention scores and
+values), plus 6 x (hidden^2 + hidden x vocab) per predicted token (the MLM head); BTMLM's
+generation pass is not counted, so its MFU understates its work. The peak: `--peak-tflops`, else
+the bf16 dense peak of known GPUs (H100/H200 989, A100 312 TFLOPs), else on CPU a float32 matrix
+product measured in the same process (an achievable peak, not a datasheet one).
 """
 
 from __future__ import annotations
@@ -38,11 +46,16 @@ from ernie_m.objectives.batch import FIRST_POSITION, Batch, BatchContext, Specia
 from ernie_m.train.optim import build_optimizer
 
 MEASUREMENTS = ("mmlm", "tlm", "camlm", "btmlm", "hf-mlm")
+SIZES = {"base": (12, 768, 12, 250_002), "large": (24, 1024, 16, 250_002)}  # layers, hidden, heads, vocabulary
+GPU_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # bf16 dense
 LANGUAGES = ("de", "fr", "es", "ru", "zh", "it")  # language ids 1..6; 0 is "no language"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=tuple(SIZES), help="XLM-R base or large (sets layers, hidden, heads, vocab)")
+    parser.add_argument("--attention", choices=("sdpa", "eager", "flex_attention"), default="sdpa", help="model.attn_implementation")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (default: see the docstring)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
@@ -58,6 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.length < 8:
         parser.error("need --steps >= 1, --warmup >= 0 and --length >= 8")
+    if args.size:
+        args.layers, args.hidden, args.heads, args.vocab = SIZES[args.size]
     return args
 
 
@@ -145,8 +160,8 @@ def loss_of(name: str, model: ErnieM, batch: Batch) -> torch.Tensor:
     return masked_lm_loss(logits, batch)
 
 
-def train_step(name, model, optimizer, ctx, examples, rng, device) -> int:
-    """One optimizer step as the trainer takes it; returns the real tokens of the trained batch."""
+def train_step(name, model, optimizer, ctx, examples, rng, device) -> tuple[int, int]:
+    """One optimizer step as the trainer takes it; returns the real and the predicted tokens of the trained batch."""
     batch = OBJECTIVES[objective_of(name)].build_batch(examples, ctx, rng)
     with autocast(device):
         loss = loss_of(name, model, batch.to(device))
@@ -154,7 +169,7 @@ def train_step(name, model, optimizer, ctx, examples, rng, device) -> int:
     torch.nn.utils.clip_grad_norm_(model.parameters(), TrainConfig().max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return batch.num_tokens()
+    return batch.num_tokens(), int(batch.predict_mask.sum())
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:
@@ -162,7 +177,8 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
     size = ModelConfig(
-        hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads, intermediate_size=4 * args.hidden
+        hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
+        attn_implementation=args.attention,
     )
     model = new_model(size, args.vocab, list(LANGUAGES), args.length).to(device).train()
     rss_after_model_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
@@ -170,11 +186,38 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
 
     row = timed_steps(name, model, args, device)
+    encoder = sum(p.numel() for p in model.mlm.roberta.encoder.parameters())
+    row["tflops_per_s"] = model_flops(row, encoder, args) / (row["ms_per_step"] / 1000) / 1e12
+    row["mfu"] = row["tflops_per_s"] / peak_tflops(device, args)
     if device.type == "cuda":
         row["peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         row["peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_after_model_kb) / 1024
     return row
+
+
+def model_flops(row: dict, encoder_parameters: int, args: argparse.Namespace) -> float:
+    """The FLOPs training one step's batch needs (see the docstring)."""
+    per_token = 6 * encoder_parameters + 12 * args.layers * args.hidden * args.length
+    head = 6 * (args.hidden**2 + args.hidden * args.vocab)
+    return row["tokens_per_step"] * per_token + row["predicted_per_step"] * head
+
+
+def peak_tflops(device: torch.device, args: argparse.Namespace) -> float:
+    if args.peak_tflops:
+        return args.peak_tflops
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for model, peak in GPU_PEAK_TFLOPS.items():
+            if model in name:
+                return peak
+        raise SystemExit(f"no known peak for {name}: pass --peak-tflops")
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e12
 
 
 def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device) -> dict:
@@ -190,7 +233,7 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
         examples = random_examples(name, args, rng)
         synchronize(device)
         start = time.perf_counter()
-        tokens = train_step(name, model, optimizer, ctx, examples, rng, device)
+        tokens, predicted = train_step(name, model, optimizer, ctx, examples, rng, device)
         synchronize(device)
         seconds.append(time.perf_counter() - start)
     wall_after, others_after = time.perf_counter(), busy_elsewhere()
@@ -203,6 +246,7 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
     return {
         "objective": name,
         "tokens_per_step": tokens,
+        "predicted_per_step": predicted,
         "source_tokens_per_step": source_tokens(examples),
         "ms_per_step": 1000 * step_s,
         "ms_per_step_min_max": [1000 * min(timed), 1000 * max(timed)],
@@ -246,7 +290,7 @@ def context(args: argparse.Namespace) -> dict:
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
-        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}",
+        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}, attention {args.attention}",
         "batch": f"{args.batch} x {args.length} tokens; BTMLM sources of {(args.length - 4) // 2} tokens",
         "timing": f"median of {args.steps} steps after {args.warmup} warm-up; a step includes building the batch",
         "peak memory": memory,
@@ -254,7 +298,7 @@ def context(args: argparse.Namespace) -> dict:
 
 
 COLUMNS = (
-    "objective", "tokens/s", "ms/step (min-max)", "peak MB",
+    "objective", "tokens/s", "ms/step (min-max)", "peak MB", "TFLOP/s", "MFU",
     "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)", "other load (cores)",
 )  # fmt: skip
 
@@ -268,6 +312,8 @@ def markdown(rows: list[dict]) -> str:
             f"{row['tokens_per_s']:,.0f}",
             f"{row['ms_per_step']:,.0f} ({fastest:,.0f}-{slowest:,.0f})",
             f"{row['peak_mb']:,.0f}",
+            f"{row['tflops_per_s']:.2f}",
+            f"{row['mfu']:.1%}",
             f"{row['time_per_token_vs_tlm']:.2f}x",
             f"{row['time_per_source_token_vs_tlm']:.2f}x",
             f"{row['speedup_vs_hf_mlm']:.2f}x",
