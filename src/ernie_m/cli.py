@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,6 +122,8 @@ def pretrain(
             loaded = load_config(config, set_ or [])
             settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer)
         model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress)
+        if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
+            return
         if model_dir is None:
             typer.echo(f"stopped at step {stop_at}; continue with: ernie-m pretrain --out {out} --resume")
         else:
