@@ -66,3 +66,10 @@ def test_a_sharded_checkpoint_resumes_on_one_process(corpus_dir, config_file, tm
     found = checksums(out)
     assert len(found) == 4 and found[2] != found[1]  # it trained on from step 6 to 12
     assert torch.isfinite(torch.tensor(json.loads((out / "model" / "ernie_m_run.json").read_text())["final_losses"]["mmlm"]))
+
+
+def test_a_sharded_checkpoint_resumes_on_more_processes(corpus_dir, config_file, tmp_path):
+    out = tmp_path / "grow"
+    run_pretrain(out, corpus_dir, config_file, "--set", "train.parallel=fsdp", "--stop-at", "6", processes=1)
+    run_pretrain(out, corpus_dir, config_file, "--resume", processes=2)
+    assert len(checksums(out)) == 4 and (out / "model" / "model.safetensors").is_file()

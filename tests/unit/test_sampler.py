@@ -71,3 +71,19 @@ def test_a_changed_corpus_is_refused_on_resume():
     state = ExampleSampler(corpus({"de": 4, "sw": 4}), IDS, 0.5, seed=0).state_dict()
     with pytest.raises(ErnieMError, match="corpus changed"):
         ExampleSampler(corpus({"de": 4}), IDS, 0.5, seed=0).load_state_dict(state)
+
+
+@pytest.mark.parametrize("before,after", [(1, 2), (2, 1), (1, 3)])
+def test_cursors_carry_over_to_another_number_of_processes_as_a_fraction(before, after):
+    """Resuming on another number of processes: the position within the epoch keeps its fraction of the share."""
+    saved = ExampleSampler(corpus({"sw": 60}), IDS, 0.5, seed=0, rank=0, world_size=before)
+    share = 60 // before
+    saved.draw("mono", share * 3 // 4 + share, np.random.default_rng(0))  # one epoch and three quarters of the next
+    state = saved.state_dict()
+    for rank in range(after):
+        resumed = ExampleSampler(corpus({"sw": 60}), IDS, 0.5, seed=0, rank=rank, world_size=after)
+        resumed.load_state_dict(state, saved_world_size=before)
+        epoch, position = resumed.state_dict()["mono"]["sw"]
+        assert (epoch, position) == (1, (share * 3 // 4) * (60 // after) // share)
+        rest = resumed.draw("mono", 60 // after - position, np.random.default_rng(1))  # the epoch's rest, no error
+        assert len(rest) == 60 // after - position and resumed.state_dict()["mono"]["sw"] == [2, 0]

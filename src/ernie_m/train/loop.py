@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ernie_m.config import Config
 from ernie_m.device import autocast
+from ernie_m.errors import ErnieMError
 from ernie_m.loss import masked_lm_loss
 from ernie_m.model import ErnieM
 from ernie_m.objectives import OBJECTIVES
@@ -29,7 +30,7 @@ from ernie_m.train.sampler import ExampleSampler
 @dataclass
 class Trainer:
     config: Config
-    model: torch.nn.Module  # the ErnieM, or its DistributedDataParallel wrapper
+    model: torch.nn.Module  # the ErnieM, its DistributedDataParallel wrapper, or the ErnieM sharded by FSDP
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     sampler: ExampleSampler
@@ -149,14 +150,20 @@ class Trainer:
         """Load a checkpoint into model, optimizer, scheduler and sampler; return its step.
 
         Each rank takes its own sampler cursors back; with another number of processes than the
-        checkpoint's (possible with FSDP's re-sharded checkpoints), every rank takes rank 0's: the
-        data's order then differs from an uninterrupted run, weights and optimizer state do not."""
+        checkpoint's (possible with FSDP's re-sharded checkpoints), every rank takes rank 0's, each
+        position as the same fraction of its new share: the data's order then differs from an
+        uninterrupted run, weights and optimizer state do not."""
         if (path / "sharded").is_dir():
             state = checkpoint.load_sharded(path, self.model, self.optimizer, self.dist.device)
+        elif distributed.is_sharded(self.model):
+            raise ErnieMError(f"{path}: written without FSDP (train.parallel ddp); resume it with train.parallel=ddp")
         else:
             state = checkpoint.load(path, self.ernie_m, self.dist.device)
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         samplers = state.get("samplers") or [state["sampler"]]  # "sampler": rank 0's alone, in checkpoints of earlier versions
-        self.sampler.load_state_dict(samplers[self.dist.rank] if len(samplers) == self.dist.world_size else samplers[0])
+        if len(samplers) == self.dist.world_size:
+            self.sampler.load_state_dict(samplers[self.dist.rank])
+        else:
+            self.sampler.load_state_dict(samplers[0], saved_world_size=len(samplers))
         return int(state["step"])

@@ -60,18 +60,24 @@ class ExampleSampler:
         """This rank's share of the examples of `key`, permuted for `epoch` (cached per epoch)."""
         cached = self._orders.get((kind, key))
         if cached is None or cached[0] != epoch:
-            size = len(self.sources[kind][key][0])
-            share = np.arange(self.rank, size, self.world_size) if size >= self.world_size else np.arange(size)
+            share = self._share(kind, key, self.rank, self.world_size)
             key_index = list(self.sources[kind]).index(key)
             rng = np.random.default_rng([self.seed, KINDS.index(kind), key_index, epoch, self.rank])
             cached = (epoch, rng.permutation(share))
             self._orders[(kind, key)] = cached
         return cached[1]
 
+    def _share(self, kind: str, key, rank: int, world_size: int) -> np.ndarray:
+        """The examples of `key` that `rank` of `world_size` reads: every world_size-th (all, if fewer)."""
+        size = len(self.sources[kind][key][0])
+        return np.arange(rank, size, world_size) if size >= world_size else np.arange(size)
+
     def state_dict(self) -> dict:
         return {kind: {_name(key): list(c) for key, c in cursors.items()} for kind, cursors in self.cursors.items()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, saved_world_size: int | None = None) -> None:
+        """Cursors back from `state_dict`. From a run with another number of processes
+        (`saved_world_size`), each position is carried over as the same fraction of the share."""
         for kind, cursors in self.cursors.items():
             if set(state[kind]) != {_name(key) for key in cursors}:
                 raise ErnieMError(
@@ -79,7 +85,11 @@ class ExampleSampler:
                     f"now {sorted(_name(key) for key in cursors)}; resume with the corpus the run started with"
                 )
             for key in cursors:
-                cursors[key] = list(state[kind][_name(key)])
+                epoch, position = state[kind][_name(key)]
+                if saved_world_size not in (None, self.world_size):
+                    before = len(self._share(kind, key, 0, saved_world_size))
+                    position = position * len(self._share(kind, key, self.rank, self.world_size)) // before
+                cursors[key] = [epoch, position]
 
 
 def _alpha_weights(sizes: list[int], alpha: float) -> np.ndarray:
