@@ -17,7 +17,8 @@ MFU (model FLOPs utilisation): the FLOPs that training the batch needs, whatever
 over the step's time and the device's peak. Counted per real token as 6 x the encoder's
 parameters (embeddings excluded) + 12 x layers x hidden x sequence length (attention scores and
 values), plus 6 x (hidden^2 + hidden x vocab) per predicted token (the MLM head); BTMLM's
-generation pass is not counted, so its MFU understates its work. The peak: `--peak-tflops`, else
+generation pass is not counted, so its MFU understates its work; nor is the HF step's head at
+every position, which that step computes but the task does not need. The peak: `--peak-tflops`, else
 the bf16 dense peak of known GPUs (H100/H200 989, A100 312 TFLOPs), else on CPU the best float32
 matrix product of 20 (measured once before the rows: an achievable peak, not a datasheet one).
 """
