@@ -85,8 +85,8 @@ tokenizer returns, computes what the original computes (with no mask at all, XLM
 - ERNIE-M was released without its MLM head: `lm_head` is a fresh initialisation (seed 0), to be
   trained before the model predicts masked tokens.
 - Tokenizer: ERNIE-M's ids (vocab.txt) and SentencePiece model; inputs framed as `[CLS] A [SEP] [SEP] B [SEP]`.
-  ERNIE-M's own tokenizer cuts pieces further around CJK characters, some punctuation and digits;
-  this one keeps SentencePiece's pieces.{dropped}
+  ERNIE-M's own tokenizer cuts pieces further around CJK characters, the punctuation ,;:.?!~ and
+  digit boundaries, and drops standalone "▁" pieces; this one keeps SentencePiece's pieces.{dropped}
 """
 
 
