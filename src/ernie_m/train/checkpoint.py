@@ -38,10 +38,7 @@ def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     safetensors.torch.save_model(model, str(partial / "model.safetensors"))
-    torch.save({**trainer_state, "step": step}, partial / "trainer.pt")
-    replace_directory(partial, final)
-    for old in complete_checkpoints(directory)[:-keep]:
-        shutil.rmtree(old)
+    _publish(partial, final, {**trainer_state, "step": step}, keep)
     return final
 
 
@@ -56,12 +53,17 @@ def save_sharded(directory: Path, step: int, model: torch.nn.Module, optimizer, 
     dcp.save(_sharded_state(model, optimizer), checkpoint_id=partial / "sharded")
     barrier()
     if is_main:
-        torch.save({**trainer_state, "step": step}, partial / "trainer.pt")
-        replace_directory(partial, final)
-        for old in complete_checkpoints(directory)[:-keep]:
-            shutil.rmtree(old)
+        _publish(partial, final, {**trainer_state, "step": step}, keep)
     barrier()
     return final
+
+
+def _publish(partial: Path, final: Path, trainer_state: dict, keep: int) -> None:
+    """trainer.pt last (a checkpoint without it is incomplete), the rename, then the oldest beyond `keep` go."""
+    torch.save(trainer_state, partial / "trainer.pt")
+    replace_directory(partial, final)
+    for old in complete_checkpoints(final.parent)[:-keep]:
+        shutil.rmtree(old)
 
 
 def load_sharded(path: Path, model: torch.nn.Module, optimizer, device: torch.device) -> dict:
