@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from ernie_m.objectives.batch import (
-    SOURCE,
     TARGET,
     Batch,
     BatchContext,
@@ -29,26 +28,20 @@ from ernie_m.objectives.batch import (
 DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
 
 
+# The table above indexed by token group, group = 2 x segment + masked:
+# 0 unmasked S, 1 masked S, 2 unmasked T, 3 masked T (rows: the query's group, columns: the key's).
+SEES = np.array([
+    [True, False, False, False],  # unmasked S: its own sentence's unmasked tokens
+    [False, True, True, False],  # masked S: masked S and the other sentence's unmasked tokens
+    [False, False, True, False],  # unmasked T: its own sentence's unmasked tokens
+    [True, False, False, True],  # masked T: the other sentence's unmasked tokens and masked T
+])
+
+
 def attention(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
     """The (L, L) boolean table above for one sequence; True = the row may attend the column."""
-    source, target = segment == SOURCE, segment == TARGET
-    groups = {
-        "unmasked S": source & ~masked,
-        "masked S": source & masked,
-        "unmasked T": target & ~masked,
-        "masked T": target & masked,
-    }
-    sees = {
-        "masked S": ("masked S", "unmasked T"),
-        "masked T": ("unmasked S", "masked T"),
-        "unmasked S": ("unmasked S",),
-        "unmasked T": ("unmasked T",),
-    }
-    allowed = np.zeros((len(segment), len(segment)), dtype=bool)
-    for query, keys in sees.items():
-        visible = np.logical_or.reduce([groups[key] for key in keys])
-        allowed[np.ix_(groups[query], visible)] = True
-    return allowed
+    group = 2 * (segment == TARGET) + masked.astype(int)
+    return SEES[group[:, None], group[None, :]]
 
 
 def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
