@@ -68,8 +68,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out", type=Path, help="also write context and rows as JSON")
+    parser.add_argument("--rows", default=",".join(MEASUREMENTS), help="which rows, comma-separated (a ratio column is left empty without the row it compares with)")
     parser.add_argument("--only", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # one row, in this process
     args = parser.parse_args(argv)
+    requested = set(args.rows.split(","))
+    if requested - set(MEASUREMENTS):
+        parser.error(f"--rows: unknown {sorted(requested - set(MEASUREMENTS))}; choose from {','.join(MEASUREMENTS)}")
+    args.rows = [name for name in MEASUREMENTS if name in requested]
     if args.steps < 1 or args.warmup < 0 or args.length < 8:
         parser.error("need --steps >= 1, --warmup >= 0 and --length >= 8")
     if args.size:
@@ -141,11 +146,10 @@ def synchronize(device: torch.device) -> None:
 def generator_for(model: ErnieM, device: torch.device):
     """BTMLM step 1 as `Trainer.generate` runs it: eval mode, no gradient, autocast."""
 
-    def generate(batch: Batch, predict_mask: torch.Tensor) -> torch.Tensor:
-        batch, predict_mask = batch.to(device), predict_mask.to(device)
+    def generate(batch: Batch) -> torch.Tensor:
         model.eval()
         with torch.no_grad(), autocast(device):
-            logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, predict_mask)
+            logits = model(batch.to(device))
         model.train()
         return logits
 
@@ -157,7 +161,7 @@ def loss_of(name: str, model: ErnieM, batch: Batch) -> torch.Tensor:
         # The standard HF step: 2-D padding mask, logits over the whole vocabulary at all B*L positions.
         padding_mask = (batch.position_ids >= FIRST_POSITION).long()
         return model.mlm(batch.input_ids, attention_mask=padding_mask, labels=batch.labels).loss
-    logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
+    logits = model(batch)
     return masked_lm_loss(logits, batch)
 
 
@@ -170,7 +174,7 @@ def train_step(name, model, optimizer, ctx, examples, rng, device) -> tuple[int,
     torch.nn.utils.clip_grad_norm_(model.parameters(), TrainConfig().max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return batch.num_tokens(), int(batch.predict_mask.sum())
+    return batch.num_tokens(), len(batch.predict_index)
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:
@@ -234,21 +238,23 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
     seconds = []
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
+            synchronize(device)
             wall_before, others_before = time.perf_counter(), busy_elsewhere()
         rng = np.random.default_rng([args.seed, step])  # the same seeds give mmlm and hf-mlm the same batches
         torch.manual_seed(args.seed + step)  # dropout
         examples = random_examples(name, args, rng)
-        synchronize(device)
         start = time.perf_counter()
         tokens, predicted = train_step(name, model, optimizer, ctx, examples, rng, device)
-        synchronize(device)
         seconds.append(time.perf_counter() - start)
+    synchronize(device)
     wall_after, others_after = time.perf_counter(), busy_elsewhere()
     other_load = (others_after - others_before) / (wall_after - wall_before)
     if other_load < 0:  # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative
         other_load = 0.0
 
-    timed = seconds[args.warmup :]
+    # CPU: each step's own time (the median resists a noisy machine). CUDA: the mean over the window,
+    # since the host builds the next batch while the GPU still runs the last step, as in the trainer.
+    timed = seconds[args.warmup :] if device.type == "cpu" else [(wall_after - wall_before) / args.steps] * args.steps
     step_s = statistics.median(timed)
     return {
         "objective": name,
@@ -272,18 +278,19 @@ def run_all(argv: list[str], args: argparse.Namespace) -> list[dict]:
         args.peak_tflops = measured_gemm_tflops()
         argv = [*argv, "--peak-tflops", str(args.peak_tflops)]
     rows = []
-    for name in MEASUREMENTS:
+    for name in args.rows:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         child = subprocess.run([sys.executable, __file__, *argv, "--only", name], stdout=subprocess.PIPE, text=True, check=True)
         rows.append(json.loads(child.stdout.splitlines()[-1]))
     by_name = {row["objective"]: row for row in rows}
-    tlm, hf = by_name["tlm"], by_name["hf-mlm"]
+    mmlm, tlm, hf = (by_name.get(name) for name in ("mmlm", "tlm", "hf-mlm"))
     for row in rows:
-        row["time_per_token_vs_tlm"] = tlm["tokens_per_s"] / row["tokens_per_s"]
-        row["time_per_source_token_vs_tlm"] = (row["ms_per_step"] / row["source_tokens_per_step"]) / (
+        row["tokens_per_s_vs_mmlm"] = mmlm and row["tokens_per_s"] / mmlm["tokens_per_s"]
+        row["time_per_token_vs_tlm"] = tlm and tlm["tokens_per_s"] / row["tokens_per_s"]
+        row["time_per_source_token_vs_tlm"] = tlm and (row["ms_per_step"] / row["source_tokens_per_step"]) / (
             tlm["ms_per_step"] / tlm["source_tokens_per_step"]
         )
-        row["speedup_vs_hf_mlm"] = row["tokens_per_s"] / hf["tokens_per_s"]
+        row["speedup_vs_hf_mlm"] = hf and row["tokens_per_s"] / hf["tokens_per_s"]
     return rows
 
 
@@ -303,15 +310,19 @@ def context(args: argparse.Namespace) -> dict:
         "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
         "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}, attention {args.attention}",
         "batch": f"{args.batch} x {args.length} tokens; BTMLM sources of {(args.length - 4) // 2} tokens",
-        "timing": f"median of {args.steps} steps after {args.warmup} warm-up; a step includes building the batch",
+        "timing": (f"median of {args.steps} steps" if device.type == "cpu" else f"mean over a window of {args.steps} steps")
+        + f" after {args.warmup} warm-up; a step includes building the batch",
         "peak memory": memory,
     }
 
 
 COLUMNS = (
     "objective", "tokens/s", "ms/step (min-max)", "peak MB", "TFLOP/s", "MFU",
-    "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)", "other load (cores)",
+    "vs MMLM (tokens/s)", "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)", "other load (cores)",
 )  # fmt: skip
+
+
+RATIOS = ("tokens_per_s_vs_mmlm", "time_per_token_vs_tlm", "time_per_source_token_vs_tlm", "speedup_vs_hf_mlm")
 
 
 def markdown(rows: list[dict]) -> str:
@@ -325,9 +336,7 @@ def markdown(rows: list[dict]) -> str:
             f"{row['peak_mb']:,.0f}",
             f"{row['tflops_per_s']:.2f}",
             f"{row['mfu']:.1%}",
-            f"{row['time_per_token_vs_tlm']:.2f}x",
-            f"{row['time_per_source_token_vs_tlm']:.2f}x",
-            f"{row['speedup_vs_hf_mlm']:.2f}x",
+            *(f"{row[key]:.2f}x" if row[key] is not None else "-" for key in RATIOS),
             f"{row['other_load_cores']:.2f}",
         )
         lines.append("| " + " | ".join(cells) + " |")

@@ -11,7 +11,7 @@ import torch
 from ernie_m.config import ModelConfig, ObjectiveConfig
 from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR
 from ernie_m.model import ErnieM, new_model
-from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
+from ernie_m.objectives.batch import BatchContext, SpecialIds
 
 VOCAB = 120
 SPECIALS = SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=VOCAB - 1, vocab_size=VOCAB)
@@ -27,13 +27,9 @@ def tiny_model(attn_implementation: str = "sdpa", seed: int = 0, dropout: float 
     return new_model(config, VOCAB, LANGUAGES, max_length=64).eval()
 
 
-def logits_of(model: ErnieM, batch: Batch, predict_mask: torch.Tensor | None = None) -> torch.Tensor:
-    mask = batch.predict_mask if predict_mask is None else predict_mask
-    return model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, mask)
-
-
 def context(model: ErnieM | None = None, **objective_options) -> BatchContext:
-    generator = None if model is None else (lambda batch, mask: logits_of(model, batch, mask))
+    """Objective settings (defaults unless given); with a model, BTMLM generates with it, on its device."""
+    generator = None if model is None else (lambda batch: model(batch.to(model.mlm.device)))
     return BatchContext(SPECIALS, ObjectiveConfig(**objective_options), 64, generator, (1, 2, 3))
 
 

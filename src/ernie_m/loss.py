@@ -7,5 +7,5 @@ from ernie_m.objectives.batch import Batch
 
 
 def masked_lm_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy of (N, V) logits, computed at `batch.predict_mask` only, against the labels there."""
-    return F.cross_entropy(logits.float(), batch.labels[batch.predict_mask])
+    """Mean cross-entropy of (N, V) logits at the batch's predicted positions against the labels there."""
+    return F.cross_entropy(logits.float(), batch.predicted_labels)

@@ -6,9 +6,10 @@
   (`config.type_vocab_size`, `config.ernie_m_languages` name the rows) that
   `transformers.AutoModel` loads with no project code.
 - The MLM head runs only at the positions that are predicted, not over the whole sequence.
-- Attention masks come in as boolean `[B, 1, L, L]` (True: may attend) and go to the encoder as
-  additive 0 / large-negative masks, the format transformers reads exactly under sdpa and eager,
-  or as FlexAttention block masks under flex_attention.
+- Attention comes in as each objective's compact rule (`objectives.batch.Attention`) and goes to
+  the encoder as a dense additive 0 / large-negative `[B, 1, L, L]` mask, the format transformers
+  reads exactly under sdpa and eager, or under flex_attention as a FlexAttention block mask
+  computed from the rule itself, never from a dense mask.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError, first_line
+from ernie_m.objectives.batch import Attention, Batch
 from ernie_m.files import replace_directory
 
 # Large negative for masked attention entries. bf16's most negative finite value is also exact in
@@ -50,20 +52,20 @@ class ErnieM(nn.Module):
     def language_id(self, language: str) -> int:
         return self.languages.index(language) + 1
 
-    def hidden_states(self, input_ids, position_ids, language_ids, attention_mask) -> torch.Tensor:
-        """(B, L) ids and (B, 1, L, L) boolean mask -> (B, L, H) last hidden states."""
+    def hidden_states(self, input_ids, position_ids, language_ids, attention: Attention) -> torch.Tensor:
+        """(B, L) ids and their attention rule -> (B, L, H) last hidden states."""
         if self.mlm.config._attn_implementation == "flex_attention":
-            mask = block_mask(attention_mask)
+            mask = block_mask(attention)
         else:
-            mask = additive_mask(attention_mask, self.mlm.dtype)
+            mask = additive_mask(attention.dense(), self.mlm.dtype)
         return self.mlm.roberta(
             input_ids=input_ids, position_ids=position_ids, token_type_ids=language_ids, attention_mask=mask
         ).last_hidden_state
 
-    def forward(self, input_ids, position_ids, language_ids, attention_mask, predict_mask) -> torch.Tensor:
-        """Logits (N, V) at the N positions where the (B, L) boolean `predict_mask` is True."""
-        hidden = self.hidden_states(input_ids, position_ids, language_ids, attention_mask)
-        return self.mlm.lm_head(hidden[predict_mask])
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Logits (N, V) at the batch's N predicted positions (`batch.predict_index`)."""
+        hidden = self.hidden_states(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention)
+        return self.mlm.lm_head(hidden.flatten(0, 1)[batch.predict_index])
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -71,14 +73,13 @@ def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, MASKED)
 
 
-def block_mask(allowed: torch.Tensor):
-    """Boolean (B, 1, L, L) may-attend mask -> FlexAttention's BlockMask, the same mask in blocks:
-    blocks that no query may attend (other sequences of a packed row, padding) are skipped."""
+def block_mask(attention: Attention):
+    """FlexAttention's BlockMask of the rule: `Attention.allows` is its mask_mod, so blocks that no
+    query may attend (other sequences of a packed row, padding) are skipped without a dense mask."""
     from torch.nn.attention.flex_attention import create_block_mask
 
-    dense = allowed[:, 0]
-    size, length, _ = dense.shape
-    return create_block_mask(lambda b, h, q, k: dense[b, q, k], size, None, length, length, device=dense.device)
+    rows, length = attention.sequence.shape
+    return create_block_mask(lambda b, h, q, k: attention.allows(b, q, k), rows, None, length, length, device=attention.sequence.device)
 
 
 def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_length: int) -> ErnieM:

@@ -25,9 +25,9 @@ def run_pretrain(out, corpus_dir, config_file, *options, processes: int = 2):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def checksums(out) -> list[list[float]]:
+def checksums(out, event: str = "checkpoint") -> list[list[float]]:
     events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    return [e["param_checksums"] for e in events if e.get("event") == "checkpoint"]
+    return [e["param_checksums"] for e in events if e.get("event") == event]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,8 @@ def test_a_sharded_checkpoint_resumes_on_one_process(corpus_dir, config_file, tm
     run_pretrain(out, corpus_dir, config_file, "--resume", processes=1)
     found = checksums(out)
     assert len(found) == 4 and found[2] != found[1]  # it trained on from step 6 to 12
+    # one process holds the weights that two processes saved as shards at step 6
+    assert checksums(out, "resumed")[0][0] == pytest.approx(found[1][0], rel=1e-12)
     assert torch.isfinite(torch.tensor(json.loads((out / "model" / "ernie_m_run.json").read_text())["final_losses"]["mmlm"]))
 
 
@@ -73,3 +75,4 @@ def test_a_sharded_checkpoint_resumes_on_more_processes(corpus_dir, config_file,
     run_pretrain(out, corpus_dir, config_file, "--set", "train.parallel=fsdp", "--stop-at", "6", processes=1)
     run_pretrain(out, corpus_dir, config_file, "--resume", processes=2)
     assert len(checksums(out)) == 4 and (out / "model" / "model.safetensors").is_file()
+    assert checksums(out, "resumed")[0][0] == pytest.approx(checksums(out)[1][0], rel=1e-12)

@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer
 from ernie_m.convert.checkpoint import convert_checkpoint
 from ernie_m.errors import ErnieMError
 from ernie_m.model import check_model_directory, load_model
+from ernie_m.objectives.batch import Attention
 
 # The last one needs SentencePiece's normaliser (full-width letters, a ligature, a no-break space).
 TEXTS = ["The house is red and the cat sleeps.", "Das Haus ist rot.", "La maison est rouge et le chat dort dans la maison.",
@@ -118,10 +119,10 @@ def test_converted_model_loads_for_pretraining_with_language_rows(tmp_path, toke
     model = load_model(out, ["de", "fr"]).eval()
     encoded = batch(AutoTokenizer.from_pretrained(out))
     mask = encoded.attention_mask.bool()
-    allowed = mask[:, None, None, :].expand(-1, 1, mask.shape[1], -1)
+    attention = Attention(torch.where(mask, 0, -1), torch.zeros_like(mask, dtype=torch.long), torch.ones(1, 1, dtype=torch.bool))
     positions = (torch.arange(mask.shape[1]) + 2).expand_as(mask)
     with torch.no_grad():
-        hidden = model.hidden_states(encoded.input_ids, positions, torch.full_like(mask, model.language_id("fr"), dtype=torch.long), allowed)
+        hidden = model.hidden_states(encoded.input_ids, positions, torch.full_like(mask, model.language_id("fr"), dtype=torch.long), attention)
     expected, _ = reference_forward("hf-erniem", state, encoded.input_ids.numpy(), mask.numpy())
     np.testing.assert_allclose(hidden.numpy()[mask.numpy()], expected[mask.numpy()], atol=2e-5)
 

@@ -10,21 +10,20 @@ from conftest import (
     SPECIALS,
     VOCAB,
     context,
-    logits_of,
     random_tokens,
     tiny_model,
 )
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ernie_m.model import ErnieM, add_languages, additive_mask
-from ernie_m.objectives import mmlm
-from ernie_m.objectives.batch import collate, concat, full_attention, single
+from ernie_m.objectives import camlm, mmlm
+from ernie_m.objectives.batch import collate, concat, single
 
 IMPLEMENTATIONS = ["sdpa", "eager"]
 
 
 def hidden(model: ErnieM, batch) -> torch.Tensor:
-    return model.hidden_states(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask)
+    return model.hidden_states(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention)
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -32,18 +31,16 @@ def test_block_mask_equals_separate_sequences(implementation, rng):
     """Two sentences in one row with a block-diagonal mask give what each gives alone: the mask is honoured."""
     model = tiny_model(implementation)
     a, b = single(random_tokens(rng, 7), 1, SPECIALS, 64), single(random_tokens(rng, 5), 2, SPECIALS, 64)
-    alone = [hidden(model, collate([s], [full_attention(s)], SPECIALS))[0] for s in (a, b)]
-    joined = concat(a, b)  # 9 + 7 tokens
-    blocks = np.zeros((16, 16), dtype=bool)
-    blocks[:9, :9] = blocks[9:, 9:] = True
-    together = hidden(model, collate([joined], [blocks], SPECIALS))[0]
+    alone = [hidden(model, collate([s], SPECIALS))[0] for s in (a, b)]
+    joined = concat(a, b)  # 9 + 7 tokens, two groups that see only themselves
+    together = hidden(model, collate([joined], SPECIALS, groups=[np.repeat([0, 1], [9, 7])], sees=np.eye(2, dtype=bool)))[0]
     torch.testing.assert_close(together[:9], alone[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(together[9:], alone[1], atol=1e-5, rtol=1e-5)
 
 
 def test_sdpa_and_eager_agree_on_our_masks(rng):
-    batch = mmlm.build_batch([(random_tokens(rng, n), 1) for n in (12, 5, 9)], context(), rng)
-    batch.attention_mask[0, 0, 3, :6] = False  # an irregular mask, not only padding
+    examples = [(random_tokens(rng, n), 1, random_tokens(rng, m), 2) for n, m in ((12, 9), (5, 3), (9, 14))]
+    batch = camlm.build_batch(examples, context(), rng)  # irregular masks, not only padding
     outputs = [hidden(tiny_model(impl), batch) for impl in IMPLEMENTATIONS]
     torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
 
@@ -69,8 +66,8 @@ def test_mlm_head_only_at_predicted_positions_matches_full_logits(rng):
     model = tiny_model()
     batch = mmlm.build_batch([(random_tokens(rng, 20), 1)], context(), rng)
     full = model.mlm.lm_head(hidden(model, batch))
-    torch.testing.assert_close(logits_of(model, batch), full[batch.predict_mask])
-    assert logits_of(model, batch).shape == (int(batch.predict_mask.sum()), VOCAB)
+    torch.testing.assert_close(model(batch), full[batch.predict_mask])
+    assert model(batch).shape == (int(batch.predict_mask.sum()), VOCAB)
 
 
 def test_added_languages_start_as_copies_so_xlmr_outputs_are_unchanged(rng):

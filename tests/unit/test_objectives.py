@@ -13,6 +13,8 @@ from ernie_m.objectives.batch import (
     IGNORE,
     SOURCE,
     TARGET,
+    Sequence,
+    collate,
     fit_pair,
     mask_tokens,
     pair,
@@ -73,7 +75,7 @@ def test_padding_is_never_a_label_and_sees_only_itself(rng):
     assert padding.sum() == 20 - 3
     assert (batch.labels[1][padding] == IGNORE).all()
     assert (batch.position_ids[1][padding] == 1).all() and (batch.language_ids[1][padding] == 0).all()
-    attention = batch.attention_mask[1, 0]
+    attention = batch.attention.dense()[1, 0]
     assert not attention[~padding][:, padding].any()  # real tokens never see padding
     assert torch.equal(attention[padding][:, padding], torch.eye(int(padding.sum()), dtype=torch.bool))
 
@@ -83,7 +85,7 @@ def test_tlm_masks_both_sides_with_full_attention(rng):
     batch = tlm.build_batch(examples, context(), rng)
     segments = batch.language_ids  # side a has language 1, side b language 2
     assert (batch.predict_mask & (segments == 1)).any() and (batch.predict_mask & (segments == 2)).any()
-    assert batch.attention_mask.all()
+    assert batch.attention.dense().all()
 
 
 def test_camlm_attention_table_literal():
@@ -101,7 +103,10 @@ def test_camlm_attention_table_literal():
         [1, 0, 1, 1, 0, 0, 1, 0],  # b2      masked T: unmasked S + masked T
         [0, 0, 0, 0, 1, 1, 0, 1],  # </s>
     ], dtype=bool)
-    assert (camlm.attention(segment, masked) == expected).all()
+    seq = Sequence(input_ids=np.arange(8), position_ids=np.arange(2, 10), language_ids=np.ones(8, dtype=np.int64),
+                   segment=segment, special=np.zeros(8, dtype=bool), labels=np.full(8, IGNORE))
+    batch = collate([seq], SPECIALS, groups=[camlm.groups(segment, masked)], sees=camlm.SEES)
+    assert (batch.attention.dense()[0, 0].numpy() == expected).all()
 
 
 def test_camlm_batch_uses_the_table(rng):
@@ -110,8 +115,9 @@ def test_camlm_batch_uses_the_table(rng):
     for i in range(4):
         n = int((batch.position_ids[i] > 1).sum())
         segment = np.array([SOURCE] * 14 + [TARGET] * 11)[:n]
-        expected = camlm.attention(segment, batch.predict_mask[i, :n].numpy())
-        assert (batch.attention_mask[i, 0, :n, :n].numpy() == expected).all()
+        group = camlm.groups(segment, batch.predict_mask[i, :n].numpy())
+        expected = camlm.SEES[group[:, None], group[None, :]]
+        assert (batch.attention.dense()[i, 0, :n, :n].numpy() == expected).all()
 
 
 def test_btmlm_generation_layout(rng):
@@ -127,7 +133,7 @@ def test_btmlm_generation_layout(rng):
     assert (batch.language_ids[0][placeholders[0]] == 3).all() and (batch.language_ids[0][:8] == 1).all()
     # placeholders take the positions the pseudo tokens get in step 2: after `</s>` restarting at 2
     assert batch.position_ids[0][placeholders[0]].tolist() == list(range(3, 12))
-    attention = batch.attention_mask[0, 0]
+    attention = batch.attention.dense()[0, 0]
     assert not attention[:8, 8:17].any()  # source rows see the source only
     assert attention[8:17, :17].all()  # placeholder rows see everything real
 
@@ -158,7 +164,7 @@ def test_btmlm_step2_labels_only_on_masked_source_tokens(rng):
     target = batch.language_ids == 2
     assert not (batch.input_ids[target] == SPECIALS.mask).any()  # h is neither masked ...
     assert torch.equal(batch.input_ids[0][target[0]][1:-1], torch.from_numpy(pseudo[0]))  # ... nor changed
-    assert batch.attention_mask.all()
+    assert batch.attention.dense().all()
 
 
 def test_sequences_never_exceed_max_length(rng):

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import SPECIALS, context, logits_of, random_tokens, tiny_model
+from conftest import SPECIALS, context, random_tokens, tiny_model
 
 from ernie_m.model import block_mask
 from ernie_m.objectives import OBJECTIVES
@@ -29,7 +29,7 @@ def examples(kind: str, rng: np.random.Generator, count: int = 12) -> list[tuple
 def predictions(model, batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each sequence's (logits, labels) at its predicted positions, in sequence order."""
     with torch.no_grad():
-        logits = logits_of(model, batch)
+        logits = model(batch)
     return list(zip(per_sequence(logits, batch), per_sequence(batch.labels[batch.predict_mask], batch)))
 
 
@@ -58,7 +58,7 @@ def test_a_packed_sequence_never_sees_its_row_neighbours():
     assert sum(1 for r, _, _ in batch.placement if r == row) > 1
     changed = batch.input_ids.clone()
     changed[row, offset + 1 : offset + n - 1] = SPECIALS.unk + 1
-    states = lambda ids: model.hidden_states(ids, batch.position_ids, batch.language_ids, batch.attention_mask)  # noqa: E731
+    states = lambda ids: model.hidden_states(ids, batch.position_ids, batch.language_ids, batch.attention)  # noqa: E731
     with torch.no_grad():
         before, after = states(batch.input_ids), states(changed)
     others = torch.zeros_like(changed, dtype=torch.bool)
@@ -80,10 +80,11 @@ def test_flex_attention_block_masks_attend_as_the_dense_masks(name):
     objective = OBJECTIVES[name]
     ctx = dataclasses.replace(context(tiny_model()), packing=True)
     batch = objective.build_batch(examples(objective.DATA, np.random.default_rng(4)), ctx, np.random.default_rng(5))
-    rows, _, length, _ = batch.attention_mask.shape
+    dense = batch.attention.dense()
+    rows, _, length, _ = dense.shape
     query, key, value = torch.randn(3, rows, 2, length, 8, generator=torch.Generator().manual_seed(0))
-    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=batch.attention_mask)
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=dense)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flex_attention without torch.compile warns that it runs unfused
-        got = flex_attention(query, key, value, block_mask=block_mask(batch.attention_mask))
+        got = flex_attention(query, key, value, block_mask=block_mask(batch.attention))
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)

@@ -1,8 +1,10 @@
 """What every objective hands to the model, and the pieces the objectives share.
 
 An objective turns token-id lists (no special tokens) and language ids into a `Batch`:
-`input_ids`, `position_ids`, `language_ids`, a boolean `[B, 1, L, L]` attention mask
-(True: the query row may attend the key column) and `labels` (-100: not predicted).
+`input_ids`, `position_ids`, `language_ids`, `labels` (-100: not predicted) and its `Attention`
+rule: each token's sequence and group, and the objective's table of which group sees which.
+The rule is compact ((B, L) ids and a small table): the dense `[B, 1, L, L]` mask (the
+reference) and FlexAttention's block mask are both read from it on the device.
 Sequences follow XLM-R: `<s> a </s>` or `<s> a </s></s> b </s>`, positions from 2
 (XLM-R's padding_idx is 1), padding with `<pad>` at position 1 and language 0.
 """
@@ -73,24 +75,64 @@ class Sequence:
         return len(self.input_ids)
 
 
+FULL = np.ones((1, 1), dtype=bool)  # one group that sees itself: every token sees its whole sequence
+
+
+@dataclass
+class Attention:
+    """Who may attend whom. Token t of row b belongs to sequence `sequence[b, t]` (its index in the
+    batch; -1: padding) and to group `group[b, t]`; a query may attend a key of its own sequence where
+    `sees[query's group, key's group]`. Padding keys are hidden from everyone; a padding query sees
+    only itself, so that no attention row is empty (an empty row would give NaN)."""
+
+    sequence: torch.Tensor  # (B, L) long
+    group: torch.Tensor  # (B, L) long
+    sees: torch.Tensor  # (G, G) bool
+
+    def allows(self, b, q, k) -> torch.Tensor:
+        """May query q of row b attend key k? Element-wise over broadcast index tensors; it is also
+        FlexAttention's mask_mod (called with scalar indices)."""
+        key_sequence = self.sequence[b, k]
+        same = (self.sequence[b, q] == key_sequence) & (key_sequence >= 0)
+        return (same & self.sees[self.group[b, q], self.group[b, k]]) | ((key_sequence < 0) & (q == k))
+
+    def dense(self) -> torch.Tensor:
+        """The (B, 1, L, L) boolean mask: True where the query row may attend the key column."""
+        rows, length = self.sequence.shape
+        b = torch.arange(rows, device=self.sequence.device)[:, None, None]
+        i = torch.arange(length, device=self.sequence.device)
+        return self.allows(b, i[None, :, None], i[None, None, :]).unsqueeze(1)
+
+    def to(self, device) -> Attention:
+        return Attention(*(_to_device(tensor, device) for tensor in (self.sequence, self.group, self.sees)))
+
+
 @dataclass
 class Batch:
-    """Model inputs of one objective. Shapes: (B, L) except attention_mask (B, 1, L, L)."""
+    """Model inputs of one objective, (B, L) each, with their `Attention` rule; `predict_index`: the
+    flat (row-major) positions where `labels` are set, found on the host so that the device never
+    waits to learn how many there are."""
 
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     language_ids: torch.Tensor
-    attention_mask: torch.Tensor  # bool, True = may attend
+    attention: Attention
     labels: torch.Tensor
+    predict_index: torch.Tensor  # (N,) long
     placement: tuple[tuple[int, int, int], ...]  # (row, offset, length) of each sequence, in input order
 
     def to(self, device) -> Batch:
-        moved = {f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self) if f.name != "placement"}
-        return Batch(**moved, placement=self.placement)
+        moved = {f.name: _to_device(getattr(self, f.name), device) for f in fields(self) if f.name not in ("attention", "placement")}
+        return Batch(**moved, attention=self.attention.to(device), placement=self.placement)
 
     @property
     def predict_mask(self) -> torch.Tensor:
         return self.labels != IGNORE
+
+    @property
+    def predicted_labels(self) -> torch.Tensor:
+        """(N,) labels at `predict_index`."""
+        return self.labels.flatten()[self.predict_index]
 
     def num_tokens(self) -> int:
         """Real (non-padding) tokens: what tokens/s counts. Padding sits at position id 1."""
@@ -170,16 +212,17 @@ def mask_tokens(
     return selected
 
 
-def full_attention(seq: Sequence) -> np.ndarray:
-    """Every token may attend every token of its sequence: MMLM, TLM, BTMLM step 2."""
-    return np.ones((len(seq), len(seq)), dtype=bool)
-
-
-def collate(sequences: list[Sequence], attentions: list[np.ndarray], specials: SpecialIds, row_length: int | None = None) -> Batch:
+def collate(
+    sequences: list[Sequence],
+    specials: SpecialIds,
+    row_length: int | None = None,
+    groups: list[np.ndarray] | None = None,
+    sees: np.ndarray = FULL,
+) -> Batch:
     """Sequences into the rows of a batch: one a row (`row_length` None), or packed several to a row
-    of at most `row_length` tokens (`pack`). A sequence's tokens attend as its own `[n, n]` matrix
-    says and never outside it, so packing changes no output. Padding keys are hidden; a padding
-    query sees only itself, so that no attention row is ever empty (an empty row would give NaN)."""
+    of at most `row_length` tokens (`pack`). `groups` (one int array per sequence, default all 0)
+    and `sees` make the `Attention` rule; a token never attends outside its own sequence, so
+    packing changes no output."""
     placement = pack([len(s) for s in sequences], row_length)
     rows = 1 + max(row for row, _, _ in placement)
     length = max(offset + n for _, offset, n in placement)
@@ -187,22 +230,34 @@ def collate(sequences: list[Sequence], attentions: list[np.ndarray], specials: S
     position_ids = np.full((rows, length), FIRST_POSITION - 1, dtype=np.int64)
     language_ids = np.zeros((rows, length), dtype=np.int64)
     labels = np.full((rows, length), IGNORE, dtype=np.int64)
-    attention = np.broadcast_to(np.eye(length, dtype=bool), (rows, length, length)).copy()
-    for seq, allowed, (row, offset, n) in zip(sequences, attentions, placement):
+    sequence = np.full((rows, length), -1, dtype=np.int64)
+    group = np.zeros((rows, length), dtype=np.int64)
+    for index, (seq, (row, offset, n)) in enumerate(zip(sequences, placement)):
         span = slice(offset, offset + n)
         input_ids[row, span] = seq.input_ids
         position_ids[row, span] = seq.position_ids
         language_ids[row, span] = seq.language_ids
         labels[row, span] = seq.labels
-        attention[row, span, span] = allowed
+        sequence[row, span] = index
+        if groups is not None:
+            group[row, span] = groups[index]
     return Batch(
         input_ids=torch.from_numpy(input_ids),
         position_ids=torch.from_numpy(position_ids),
         language_ids=torch.from_numpy(language_ids),
-        attention_mask=torch.from_numpy(attention).unsqueeze(1),
+        attention=Attention(torch.from_numpy(sequence), torch.from_numpy(group), torch.from_numpy(np.asarray(sees, dtype=bool))),
         labels=torch.from_numpy(labels),
+        predict_index=torch.from_numpy(np.flatnonzero(labels != IGNORE)),
         placement=tuple(placement),
     )
+
+
+def _to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    """Host tensors to a GPU through pinned memory, so that the copy does not wait for the GPU's queue."""
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 def pack(lengths: list[int], row_length: int | None) -> list[tuple[int, int, int]]:
@@ -224,10 +279,11 @@ def pack(lengths: list[int], row_length: int | None) -> list[tuple[int, int, int
 
 
 def per_sequence(values: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
-    """(N, ...) values at `batch.predict_mask`'s N positions (row-major) -> one tensor per sequence, in
+    """(N, ...) values at the batch's N predicted positions (`predict_index`) -> one tensor per sequence, in
     sequence order: a packed row holds several sequences, not necessarily in their order."""
-    index = torch.full(batch.labels.shape, -1, dtype=torch.long)
-    index[batch.predict_mask.cpu()] = torch.arange(len(values))
+    index = torch.full((batch.labels.numel(),), -1, dtype=torch.long)
+    index[batch.predict_index.cpu()] = torch.arange(len(values))
+    index = index.view(batch.labels.shape)
     parts = []
     for row, offset, n in batch.placement:
         picked = index[row, offset : offset + n]
@@ -239,15 +295,15 @@ def per_sequence(values: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
 class BatchContext:
     """What every objective needs besides the examples.
 
-    `generator` and `bt_target_languages` are BTMLM's: a no-grad forward that maps
-    (batch, predict_mask) to logits at the predicted positions, and the language ids
+    `generator` and `bt_target_languages` are BTMLM's: a no-grad forward that maps a batch to
+    logits at its predicted positions, and the language ids
     that pseudo-translations may be generated in.
     """
 
     specials: SpecialIds
     config: ObjectiveConfig
     max_length: int
-    generator: Callable[[Batch, torch.Tensor], torch.Tensor] | None = None
+    generator: Callable[[Batch], torch.Tensor] | None = None
     bt_target_languages: tuple[int, ...] = ()
     packing: bool = False  # several sequences to a row of max_length tokens (data.packing)
 

@@ -31,7 +31,6 @@ from ernie_m.objectives.batch import (
     Sequence,
     collate,
     fit_pair,
-    full_attention,
     mask_tokens,
     per_sequence,
 )
@@ -46,7 +45,7 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples))
     step1 = generation_batch(sources, lengths, languages, targets, ctx)
     with torch.no_grad():
-        logits = ctx.generator(step1, step1.predict_mask)
+        logits = ctx.generator(step1)
     pseudo = decode(logits, step1, ctx, rng)
     return training_batch(sources, languages, pseudo, targets, ctx, rng)
 
@@ -69,21 +68,24 @@ def fit_to_budget(tokens: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, in
     return source, len(placeholders)
 
 
+# Step 1's attention by group = segment: 0 source, 1 placeholder (rows: the query's group, columns: the key's).
+GENERATION_SEES = np.array([
+    [True, False],  # source: the source only
+    [True, True],  # placeholder: the source and all placeholders
+])
+
+
 def generation_batch(
     sources: list[np.ndarray], lengths: list[int], languages: list[int], targets: list[int], ctx: BatchContext
 ) -> Batch:
     """Step 1 inputs; the placeholders to fill are its predicted positions (labels <mask>; no loss is taken)."""
-    sequences, attentions = [], []
+    sequences = []
     for tokens, k, lang, target in zip(sources, lengths, languages, targets):
         layout = ctx.pair(tokens, lang, np.full(k, ctx.specials.mask), target)
         seq = _drop(layout, (layout.segment == TARGET) & layout.special)  # no </s> around the placeholders
-        source = seq.segment == SOURCE
-        seq.labels[~source] = ctx.specials.mask
-        allowed = np.broadcast_to(source, (len(seq), len(seq))).copy()  # everyone sees the source ...
-        allowed[np.ix_(~source, ~source)] = True  # ... placeholders also see each other
+        seq.labels[seq.segment == TARGET] = ctx.specials.mask
         sequences.append(seq)
-        attentions.append(allowed)
-    return collate(sequences, attentions, ctx.specials, ctx.row_length)
+    return collate(sequences, ctx.specials, ctx.row_length, [seq.segment for seq in sequences], GENERATION_SEES)
 
 
 def decode(logits: torch.Tensor, step1: Batch, ctx: BatchContext, rng: np.random.Generator) -> list[np.ndarray]:
@@ -118,7 +120,7 @@ def training_batch(
     sequences = [ctx.pair(x, lang, h, target) for x, lang, h, target in zip(sources, languages, pseudo, targets)]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng, maskable=seq.segment == SOURCE)
-    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials, ctx.row_length)
+    return collate(sequences, ctx.specials, ctx.row_length)
 
 
 def _drop(seq: Sequence, remove: np.ndarray) -> Sequence:

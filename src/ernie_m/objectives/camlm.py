@@ -38,13 +38,12 @@ SEES = np.array([
 ])
 
 
-def attention(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
-    """The (L, L) boolean table above for one sequence; True = the row may attend the column."""
-    group = 2 * (segment == TARGET) + masked.astype(int)
-    return SEES[group[:, None], group[None, :]]
+def groups(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """Each token's row of SEES."""
+    return 2 * (segment == TARGET) + masked.astype(np.int64)
 
 
 def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
     sequences = [ctx.pair(*example) for example in examples]
     masked = [mask_tokens(seq, ctx.config, ctx.specials, rng) for seq in sequences]
-    return collate(sequences, [attention(s.segment, m) for s, m in zip(sequences, masked)], ctx.specials, ctx.row_length)
+    return collate(sequences, ctx.specials, ctx.row_length, [groups(s.segment, m) for s, m in zip(sequences, masked)], SEES)

@@ -11,7 +11,6 @@ from ernie_m.objectives.batch import (
     Batch,
     BatchContext,
     collate,
-    full_attention,
     mask_tokens,
     single,
 )
@@ -23,4 +22,4 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     sequences = [single(tokens, lang, ctx.specials, ctx.max_length) for tokens, lang in examples]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)
-    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials, ctx.row_length)
+    return collate(sequences, ctx.specials, ctx.row_length)

@@ -12,7 +12,6 @@ from ernie_m.objectives.batch import (
     Batch,
     BatchContext,
     collate,
-    full_attention,
     mask_tokens,
 )
 
@@ -23,4 +22,4 @@ def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: Ba
     sequences = [ctx.pair(*example) for example in examples]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)
-    return collate(sequences, [full_attention(s) for s in sequences], ctx.specials, ctx.row_length)
+    return collate(sequences, ctx.specials, ctx.row_length)

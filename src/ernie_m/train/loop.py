@@ -80,7 +80,7 @@ class Trainer:
             last = micro == train.grad_accum - 1
             with nullcontext() if last else distributed.accumulating(self.model, self.dist):
                 with self.mixed_precision():
-                    logits = self.model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, batch.predict_mask)
+                    logits = self.model(batch)
                 loss = masked_lm_loss(logits, batch)
                 (loss / train.grad_accum).backward()
             self.losses[name].append(loss.detach())
@@ -101,13 +101,12 @@ class Trainer:
         self.tokens += batch.num_tokens()
         return batch.to(self.dist.device)
 
-    def generate(self, batch: Batch, predict_mask: torch.Tensor) -> torch.Tensor:
+    def generate(self, batch: Batch) -> torch.Tensor:
         """BTMLM step 1: a forward of the bare model, without dropout or gradient."""
         model = self.ernie_m
-        batch, predict_mask = batch.to(self.dist.device), predict_mask.to(self.dist.device)
         model.eval()
         with torch.no_grad(), self.mixed_precision():
-            logits = model(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention_mask, predict_mask)
+            logits = model(batch.to(self.dist.device))
         model.train()
         return logits
 
@@ -132,8 +131,7 @@ class Trainer:
         return record
 
     def save(self, step: int) -> None:
-        """Checkpoint (sharded: every rank writes; else the main rank); the parameter checksums prove the ranks agree."""
-        checksums = distributed.parameter_checksums(self.model, self.dist)
+        """Checkpoint (sharded: every rank writes; else the main rank), then log its parameter checksums."""
         state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist)}
         directory, keep = self.out_dir / "checkpoints", self.config.train.keep_checkpoints
         if self.config.train.parallel == "fsdp":
@@ -141,10 +139,16 @@ class Trainer:
             checkpoint.save_sharded(directory, step, self.model, self.optimizer, state, keep, self.dist.is_main, barrier)
         elif self.dist.is_main:
             checkpoint.save(directory, step, self.ernie_m, {**state, "optimizer": self.optimizer.state_dict()}, keep)
+        self.log_checksums(step, "checkpoint")
+        distributed.barrier(self.dist)
+
+    def log_checksums(self, step: int, event: str) -> None:
+        """Log the parameters' checksums (every rank takes part): they prove that the ranks agree at a
+        checkpoint, and that a resumed run holds the checkpoint's weights ("resumed" equals its "checkpoint")."""
+        checksums = distributed.parameter_checksums(self.model, self.dist)
         if self.dist.is_main:
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps({"step": step, "event": "checkpoint", "param_checksums": checksums}) + "\n")
-        distributed.barrier(self.dist)
+                log.write(json.dumps({"step": step, "event": event, "param_checksums": checksums}) + "\n")
 
     def restore(self, path: Path) -> int:
         """Load a checkpoint into model, optimizer, scheduler and sampler; return its step.

@@ -107,6 +107,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
         if dist.is_main:
             log.info("pretrain: continuing %s from step %d", out_dir, start)
             _truncate_log(out_dir / "log.jsonl", start)
+        trainer.log_checksums(start, "resumed")
     stop = min(stop_at or config.total_steps, config.total_steps)
     trainer.run(start, stop, progress)
     if stop < config.total_steps:
