@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# Issue #7's GPU checks and measurements in one command of about 8 minutes on an H100, for a session
-# that is lent a GPU machine (device tool: run, command "bash benchmarks/gpu_check.sh", timeout_s 600).
-# It uses the machine's own python3 (PyTorch, transformers) with the project on PYTHONPATH, and writes
-# to $OUT (else ./gpu-results):
-#   tests-gpu.txt                 tests/gpu: bf16 leak property, padding, FlexAttention = SDPA (outputs and
-#                                 gradients), a short pre-training run on CUDA
-#   base-L-ATTENTION.md           objective_step.py at XLM-R base size, bf16, L = 256 and 512 tokens,
-#                                 16,384 tokens a step, SDPA with dense masks against FlexAttention block
-#                                 masks; the SDPA runs also time TLM and the plain Hugging Face MLM step
-# Five files (the device tool brings back at most eight). Each part has its own time limit, so that
-# one slow part does not cost the others' results.
+# Issue #7's GPU checks and measurements in one command of at most 9.5 minutes, for a session that
+# is lent a GPU machine (device tool: run, command "bash benchmarks/gpu_check.sh", timeout_s 600).
+# It uses the machine's own python3 (PyTorch, transformers; PYTHON=... for another) with the project on PYTHONPATH. XLM-R
+# base size, bf16, 16,384 tokens a step; the most important part first, each with its own time limit
+# (cut short by the overall deadline) so that a slow part does not cost the others' results.
+# Into $OUT (else ./gpu-results), six files (the device tool brings back at most eight):
+#   base-256-sdpa.md       every objective's step with dense masks, TLM and the plain HF MLM step;
+#                          then each row's top GPU kernels (--profile)
+#   base-256-flex.md       MMLM and CAMLM with FlexAttention block masks
+#   tests-gpu.txt          tests/gpu: bf16 leak property, padding, FlexAttention = SDPA with gradients,
+#                          a short pre-training run on CUDA
+#   base-256-compiled.md   MMLM and CAMLM, dense masks, encoder layers compiled (train.compile)
+#   base-512-sdpa.md, base-512-flex.md   MMLM and CAMLM at 512 tokens, both attention paths
 set -u
 out=${OUT:-gpu-results}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src:$PWD/benchmarks" PYTHONUNBUFFERED=1
-python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())"
-timeout 120 python3 -m pytest -q -p no:cacheprovider tests/gpu >"$out/tests-gpu.txt" 2>&1
-tail -5 "$out/tests-gpu.txt"
-for length in 256 512; do
-    for attention in sdpa flex_attention; do
-        rows=mmlm,camlm
-        [ "$attention" = sdpa ] && rows=mmlm,tlm,camlm,hf-mlm
-        timeout 110 python3 benchmarks/objective_step.py --size base --length "$length" --batch $((16384 / length)) \
-            --steps 10 --warmup 3 --attention "$attention" --rows "$rows" \
-            >"$out/base-$length-$attention.md" 2>&1
-        tail -7 "$out/base-$length-$attention.md"
-    done
-done
+deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-570}))
+"${PYTHON:-python3}" -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
+
+# part NAME LIMIT COMMAND...: run COMMAND into $out/NAME for at most LIMIT seconds, less if the deadline is nearer.
+part() {
+    local name=$1 limit=$2 left=$((deadline - SECONDS))
+    shift 2
+    [ "$left" -lt "$limit" ] && limit=$left
+    if [ "$limit" -lt 20 ]; then
+        echo "skipped $name: out of time"
+        return
+    fi
+    echo "== $name (at most $limit s)"
+    timeout "$limit" "$@" >"$out/$name" 2>&1
+    echo "exit $?"
+    tail -8 "$out/$name"
+}
+
+python=${PYTHON:-python3}
+base=("$python" benchmarks/objective_step.py --size base --steps 10 --warmup 3)
+at256=(--length 256 --batch 64)
+at512=(--length 512 --batch 32)
+part base-256-sdpa.md 100 "${base[@]}" "${at256[@]}" --rows mmlm,tlm,camlm,btmlm,hf-mlm --attention sdpa --profile
+part base-256-flex.md 110 "${base[@]}" "${at256[@]}" --rows mmlm,camlm --attention flex_attention
+part tests-gpu.txt 120 "$python" -m pytest -q -p no:cacheprovider tests/gpu
+part base-256-compiled.md 100 "${base[@]}" "${at256[@]}" --rows mmlm,camlm --attention sdpa --compile
+part base-512-sdpa.md 50 "${base[@]}" "${at512[@]}" --rows mmlm,camlm --attention sdpa
+part base-512-flex.md 90 "${base[@]}" "${at512[@]}" --rows mmlm,camlm --attention flex_attention

@@ -1,7 +1,8 @@
 """Throughput of one training step per ERNIE-M objective, against a plain Hugging Face MLM step.
 
     python benchmarks/objective_step.py [--size base|large | --layers 4 --hidden 256 --heads 4 --vocab 32000]
-        [--batch 32 --length 128 --steps 10 --warmup 3 --device auto --attention sdpa --peak-tflops X --out FILE.json]
+        [--batch 32 --length 128 --steps 10 --warmup 3 --device auto --attention sdpa --compile --peak-tflops X]
+        [--rows mmlm,tlm,camlm,btmlm,hf-mlm --profile --out FILE.json]
 
 Rows: `mmlm`, `tlm`, `camlm`, `btmlm` (generation included) and `hf-mlm`: the `XLMRobertaForMaskedLM`
 inside our model (same size, same initial weights) called the standard way, 2-D padding mask and
@@ -41,7 +42,7 @@ from measure import busy_elsewhere, cpu_name
 
 from ernie_m.config import ModelConfig, ObjectiveConfig, TrainConfig
 from ernie_m.loss import masked_lm_loss
-from ernie_m.model import ErnieM, new_model
+from ernie_m.model import ErnieM, compile_layers, new_model
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import FIRST_POSITION, Batch, BatchContext, SpecialIds
 from ernie_m.train.optim import build_optimizer
@@ -56,6 +57,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=tuple(SIZES), help="XLM-R base or large (sets layers, hidden, heads, vocab)")
     parser.add_argument("--attention", choices=("sdpa", "eager", "flex_attention"), default="sdpa", help="model.attn_implementation")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each encoder layer (train.compile)")
+    parser.add_argument("--profile", action="store_true", help="after timing, profile two more steps and print the top operators to stderr")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (default: see the docstring)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
@@ -186,6 +189,8 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         attn_implementation=args.attention,
     )
     model = new_model(size, args.vocab, list(LANGUAGES), args.length).to(device).train()
+    if args.compile:
+        compile_layers(model)
     rss_after_model_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -248,6 +253,8 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
         seconds.append(time.perf_counter() - start)
     synchronize(device)
     wall_after, others_after = time.perf_counter(), busy_elsewhere()
+    if args.profile:
+        print_profile(name, lambda: train_step(name, model, optimizer, ctx, examples, rng, device), device)
     other_load = (others_after - others_before) / (wall_after - wall_before)
     if other_load < 0:  # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative
         other_load = 0.0
@@ -266,6 +273,19 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
         "tokens_per_s": tokens / step_s,
         "other_load_cores": other_load,
     }
+
+
+def print_profile(name: str, step, device: torch.device, steps: int = 2) -> None:
+    """The operators that took the most time over `steps` more steps (after the timed ones), to stderr."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"\n{name}: {steps} steps, by {key}\n{prof.key_averages().table(sort_by=key, row_limit=15)}", file=sys.stderr)
 
 
 # --- all rows, and the table ------------------------------------------------------------------
@@ -308,7 +328,8 @@ def context(args: argparse.Namespace) -> dict:
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
-        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}, attention {args.attention}",
+        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}, attention {args.attention}"
+        + (", layers compiled" if args.compile else ""),
         "batch": f"{args.batch} x {args.length} tokens; BTMLM sources of {(args.length - 4) // 2} tokens",
         "timing": (f"median of {args.steps} steps" if device.type == "cpu" else f"mean over a window of {args.steps} steps")
         + f" after {args.warmup} warm-up; a step includes building the batch",

@@ -108,6 +108,7 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast, on CUDA only (it is far slower on CPU)
     parallel: str = "ddp"  # several processes: "ddp" (a replica each) or "fsdp" (FSDP2: weights, gradients, optimizer state sharded)
     activation_checkpointing: bool = False  # recompute each layer's activations in the backward pass: less memory, more time
+    compile: bool = False  # torch.compile each encoder layer: fused element-wise work on GPU; the first steps compile
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,14 @@ def block_mask(attention: Attention):
     return create_block_mask(lambda b, h, q, k: attention.allows(b, q, k), rows, None, length, length, device=attention.sequence.device)
 
 
+def compile_layers(model: ErnieM) -> None:
+    """torch.compile each encoder layer in place, as torchtitan compiles each block: the element-wise
+    work around the matrix products is fused, and layers of one shape share the compiled code. Shapes
+    that vary from batch to batch (packed rows) are compiled as dynamic after the first change."""
+    for layer in model.mlm.roberta.encoder.layer:
+        layer.compile()
+
+
 def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_length: int) -> ErnieM:
     """A randomly initialised XLM-R of the configured size with one language row per language."""
     hf_config = XLMRobertaConfig(

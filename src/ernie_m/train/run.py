@@ -34,7 +34,7 @@ from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.model import load_model, new_model, save_pretrained
+from ernie_m.model import compile_layers, load_model, new_model, save_pretrained
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.train import checkpoint, distributed
@@ -165,6 +165,8 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     model.to(dist.device)
     if config.train.activation_checkpointing:
         model.mlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if config.train.compile:
+        compile_layers(model)
     model = distributed.wrap(model, dist, config.train.parallel)
     optimizer = build_optimizer(model, config.train)  # after wrapping: FSDP replaces the parameters by shards
     trainer = Trainer(
