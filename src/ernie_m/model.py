@@ -9,7 +9,7 @@
 - Attention comes in as each objective's compact rule (`objectives.batch.Attention`) and goes to
   the encoder as a dense additive 0 / large-negative `[B, 1, L, L]` mask, the format transformers
   reads exactly under sdpa and eager, or under flex_attention as a FlexAttention block mask
-  computed from the rule itself, never from a dense mask.
+  evaluated from the rule on the device.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ErnieM(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits (N, V) at the batch's N predicted positions (`batch.predict_index`)."""
         hidden = self.hidden_states(batch.input_ids, batch.position_ids, batch.language_ids, batch.attention)
-        return self.mlm.lm_head(hidden.flatten(0, 1)[batch.predict_index])
+        return self.mlm.lm_head(hidden.flatten(0, 1).index_select(0, batch.predict_index))
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -74,12 +74,23 @@ def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def block_mask(attention: Attention):
-    """FlexAttention's BlockMask of the rule: `Attention.allows` is its mask_mod, so blocks that no
-    query may attend (other sequences of a packed row, padding) are skipped without a dense mask."""
+    """FlexAttention's BlockMask of the rule: `Attention.allows` is its mask_mod, evaluated on the
+    rule's device (over the whole grid, uncompiled), so that the kernel skips the blocks no query
+    may attend (other sequences of a packed row, padding)."""
     from torch.nn.attention.flex_attention import create_block_mask
 
     rows, length = attention.sequence.shape
     return create_block_mask(lambda b, h, q, k: attention.allows(b, q, k), rows, None, length, length, device=attention.sequence.device)
+
+
+def turn_off_attention_dropout(model: ErnieM) -> float:
+    """Attention-probability dropout off, in every layer and the config; returns the rate it was.
+    transformers' FlexAttention path has none (it refuses to train with it)."""
+    rate = model.mlm.config.attention_probs_dropout_prob
+    model.mlm.config.attention_probs_dropout_prob = 0.0
+    for layer in model.mlm.roberta.encoder.layer:
+        layer.attention.self.dropout.p = 0.0
+    return rate
 
 
 def compile_layers(model: ErnieM) -> None:

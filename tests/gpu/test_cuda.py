@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 
 import numpy as np
@@ -11,9 +10,11 @@ import pytest
 import torch
 from conftest import context, random_tokens, tiny_model
 
-from ernie_m.config import load_config
-from ernie_m.objectives import camlm, mmlm
+from ernie_m.config import TrainConfig, load_config
+from ernie_m.loss import masked_lm_loss
+from ernie_m.objectives import OBJECTIVES, camlm, mmlm
 from ernie_m.objectives.batch import SOURCE
+from ernie_m.train.optim import build_optimizer
 from ernie_m.train.run import RunSettings, pretrain
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -79,3 +80,35 @@ def test_flex_attention_matches_the_dense_masks_with_gradients(name):
     torch.testing.assert_close(outputs[1], outputs[0], atol=1e-4, rtol=1e-4)
     grads = [m.mlm.roberta.encoder.layer[0].attention.self.query.weight.grad for m in (dense, flex)]
     torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["mmlm", "camlm"])
+def test_a_training_step_never_waits_for_the_gpu(name):
+    """The trainer's step (batch to the GPU, forward, loss, backward, clipping, AdamW) makes no call that
+    synchronises with the GPU, so the host builds the next batch meanwhile. BTMLM's generation must
+    wait: its pseudo tokens are decoded on the host."""
+    model = tiny_model(dropout=0.1).cuda().train()
+    optimizer = build_optimizer(model, TrainConfig())
+    ctx = dataclasses.replace(context(), packing=True)
+    rng = np.random.default_rng(0)
+    if OBJECTIVES[name].DATA == "mono":
+        drawn = [(random_tokens(rng, int(n)), 1) for n in rng.integers(3, 25, size=12)]
+    else:
+        drawn = [(random_tokens(rng, int(a)), 1, random_tokens(rng, int(b)), 2) for a, b in rng.integers(3, 25, size=(12, 2))]
+
+    def step(seed: int) -> None:
+        batch = OBJECTIVES[name].build_batch(drawn, ctx, np.random.default_rng(seed)).to("cuda")
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = masked_lm_loss(model(batch), batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step(0)  # the first step initialises CUDA's libraries and the optimizer state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step(1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

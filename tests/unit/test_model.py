@@ -17,7 +17,7 @@ from conftest import (
 )
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from ernie_m.model import ErnieM, add_languages, additive_mask, compile_layers
+from ernie_m.model import ErnieM, add_languages, additive_mask, compile_layers, turn_off_attention_dropout
 from ernie_m.objectives import camlm, mmlm
 from ernie_m.objectives.batch import collate, concat, single
 
@@ -120,3 +120,17 @@ def test_compiled_layers_compute_what_the_model_computes(rng):
         grads = [m.mlm.roberta.encoder.layer[1].intermediate.dense.weight.grad for m in (eager, compiled)]
         torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
     assert counters["stats"]["unique_graphs"] >= 1 and not counters["graph_break"]  # compiled whole, not eager
+
+
+def test_turning_off_attention_dropout_leaves_no_randomness_in_attention(rng):
+    """flex_attention trains without attention dropout: after turning it off, a training-mode forward
+    (hidden dropout 0) is deterministic, as it was not before."""
+    model = tiny_model(dropout=0.1).train()
+    attention_dropouts = {id(layer.attention.self.dropout) for layer in model.mlm.roberta.encoder.layer}
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) and id(module) not in attention_dropouts:
+            module.p = 0.0  # only attention dropout stays random
+    batch = mmlm.build_batch([(random_tokens(rng, 12), 1)], context(), rng)
+    assert not torch.equal(model(batch), model(batch))
+    assert turn_off_attention_dropout(model) == 0.1 and model.mlm.config.attention_probs_dropout_prob == 0.0
+    assert torch.equal(model(batch), model(batch))

@@ -132,7 +132,7 @@ class Batch:
     @property
     def predicted_labels(self) -> torch.Tensor:
         """(N,) labels at `predict_index`."""
-        return self.labels.flatten()[self.predict_index]
+        return self.labels.flatten().index_select(0, self.predict_index)
 
     def num_tokens(self) -> int:
         """Real (non-padding) tokens: what tokens/s counts. Padding sits at position id 1."""
@@ -223,6 +223,9 @@ def collate(
     of at most `row_length` tokens (`pack`). `groups` (one int array per sequence, default all 0)
     and `sees` make the `Attention` rule; a token never attends outside its own sequence, so
     packing changes no output."""
+    sees = np.asarray(sees, dtype=bool)
+    if sees.ndim != 2 or sees.shape[0] != sees.shape[1] or groups is not None and max(int(g.max(initial=0)) for g in groups) >= len(sees):
+        raise ValueError(f"attention groups must index the square table `sees` (shape {sees.shape})")
     placement = pack([len(s) for s in sequences], row_length)
     rows = 1 + max(row for row, _, _ in placement)
     length = max(offset + n for _, offset, n in placement)
@@ -245,7 +248,7 @@ def collate(
         input_ids=torch.from_numpy(input_ids),
         position_ids=torch.from_numpy(position_ids),
         language_ids=torch.from_numpy(language_ids),
-        attention=Attention(torch.from_numpy(sequence), torch.from_numpy(group), torch.from_numpy(np.asarray(sees, dtype=bool))),
+        attention=Attention(torch.from_numpy(sequence), torch.from_numpy(group), torch.from_numpy(sees)),
         labels=torch.from_numpy(labels),
         predict_index=torch.from_numpy(np.flatnonzero(labels != IGNORE)),
         placement=tuple(placement),

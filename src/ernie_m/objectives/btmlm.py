@@ -96,7 +96,7 @@ def decode(logits: torch.Tensor, step1: Batch, ctx: BatchContext, rng: np.random
         tokens = logits.argmax(dim=-1)
     else:
         tokens = _sample(logits, ctx.config.bt_temperature, ctx.config.bt_top_k, rng)
-    return [part.cpu().numpy() for part in per_sequence(tokens, step1)]
+    return [part.numpy() for part in per_sequence(tokens.cpu(), step1)]  # one copy to the host, not one a sequence
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_k: int, rng: np.random.Generator) -> torch.Tensor:

@@ -34,7 +34,7 @@ from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.model import compile_layers, load_model, new_model, save_pretrained
+from ernie_m.model import compile_layers, load_model, new_model, save_pretrained, turn_off_attention_dropout
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.train import checkpoint, distributed
@@ -107,7 +107,8 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
         if dist.is_main:
             log.info("pretrain: continuing %s from step %d", out_dir, start)
             _truncate_log(out_dir / "log.jsonl", start)
-        trainer.log_checksums(start, "resumed")
+        if last is not None:
+            trainer.log_checksums(start, "resumed")
     stop = min(stop_at or config.total_steps, config.total_steps)
     trainer.run(start, stop, progress)
     if stop < config.total_steps:
@@ -163,6 +164,8 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
     targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     model.to(dist.device)
+    if config.model.attn_implementation == "flex_attention" and (rate := turn_off_attention_dropout(model)) > 0:
+        log.warning("flex_attention: attention dropout %g turned off (transformers' FlexAttention path has none)", rate)
     if config.train.activation_checkpointing:
         model.mlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if config.train.compile:
