@@ -7,8 +7,10 @@
 # Into $OUT (else ./gpu-results), eight files (the device tool brings back at most eight):
 #   base-256-sdpa.md         every objective with dense masks (XLM-R's attention dropout 0.1), TLM and
 #                            the plain HF MLM step; then each row's top GPU kernels (--profile)
-#   base-256-flex.md         MMLM and CAMLM with FlexAttention block masks (attention dropout 0: the
-#                            FlexAttention path of transformers has none)
+#   base-256-flex.md         MMLM, CAMLM and BTMLM with FlexAttention block masks (attention dropout 0:
+#                            the FlexAttention path of transformers has none; BTMLM switches between
+#                            eval and train mode every step, which transformers' compiled flex path
+#                            may answer by compiling again)
 #   base-256-sdpa-nodrop.md  MMLM and CAMLM with dense masks, attention dropout 0: flex's comparison
 #   tests-gpu.txt            tests/gpu: bf16 leak property, padding, FlexAttention = SDPA with gradients,
 #                            a training step that never waits for the GPU, a short pre-training run
@@ -40,14 +42,15 @@ python=${PYTHON:-python3}
 base=("$python" benchmarks/objective_step.py --size base --steps 10 --warmup 3)
 at256=(--length 256 --batch 64)
 at512=(--length 512 --batch 32)
-nodrop=(--rows mmlm,camlm --attention-dropout 0)
+nodrop=(--attention-dropout 0)
+pair=(--rows mmlm,camlm)
 {
     "$python" -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
     part base-256-sdpa.md 100 "${base[@]}" "${at256[@]}" --rows mmlm,tlm,camlm,btmlm,hf-mlm --attention sdpa --profile
-    part base-256-flex.md 110 "${base[@]}" "${at256[@]}" "${nodrop[@]}" --attention flex_attention
-    part base-256-sdpa-nodrop.md 45 "${base[@]}" "${at256[@]}" "${nodrop[@]}" --attention sdpa
+    part base-256-flex.md 150 "${base[@]}" "${at256[@]}" "${nodrop[@]}" --rows mmlm,camlm,btmlm --attention flex_attention
+    part base-256-sdpa-nodrop.md 45 "${base[@]}" "${at256[@]}" "${nodrop[@]}" "${pair[@]}" --attention sdpa
     part tests-gpu.txt 120 "$python" -m pytest -q -p no:cacheprovider tests/gpu
-    part base-512-flex.md 90 "${base[@]}" "${at512[@]}" "${nodrop[@]}" --attention flex_attention
-    part base-512-sdpa-nodrop.md 45 "${base[@]}" "${at512[@]}" "${nodrop[@]}" --attention sdpa
-    part base-256-compiled.md 90 "${base[@]}" "${at256[@]}" --rows mmlm,camlm --attention sdpa --compile
+    part base-512-flex.md 90 "${base[@]}" "${at512[@]}" "${nodrop[@]}" "${pair[@]}" --attention flex_attention
+    part base-512-sdpa-nodrop.md 45 "${base[@]}" "${at512[@]}" "${nodrop[@]}" "${pair[@]}" --attention sdpa
+    part base-256-compiled.md 90 "${base[@]}" "${at256[@]}" "${pair[@]}" --attention sdpa --compile
 } 2>&1 | tee "$out/console.txt"
