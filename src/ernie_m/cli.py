@@ -218,27 +218,36 @@ def evaluate(
     train_split: Annotated[str, typer.Option(help="File split to fine-tune on.")] = "train",
     dev_split: Annotated[str, typer.Option(help="File split for model selection (English).")] = "dev",
     test_split: Annotated[str, typer.Option(help="File split to score.")] = "test",
-    epochs: Annotated[int, typer.Option()] = 2,
-    batch_size: Annotated[int, typer.Option()] = 32,
-    lr: Annotated[float, typer.Option()] = 2e-5,
-    layer_decay: Annotated[float, typer.Option(help="Layer-wise learning-rate decay (ERNIE-M base: 0.8).")] = 0.8,
+    epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs [default: 2].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Fine-tuning batch size [default: 32].")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Fine-tuning peak learning rate [default: 2e-5].")] = None,
+    layer_decay: Annotated[Optional[float], typer.Option(help="Layer-wise learning-rate decay [default: 0.8, ERNIE-M base's].")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Fine-tuning seed [default: 0].")] = None,
+    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc, heldout: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Fine-tune (or, for tatoeba, bucc and heldout, only encode) and score a model per language; write JSON, table and chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
-    from ernie_m.evaluate.report import language_table, write_report
-    from ernie_m.evaluate.tasks import EvalSettings, run_task
+    from ernie_m.evaluate.report import check_result_slot, language_table, write_report
+    from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, result_setting, run_task
 
     with _errors():
+        fine_tuning = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
+                       "--max-train-examples": max_train_examples, "--resume": resume or None,
+                       "--setting": None if setting == "transfer" else setting, "--train-split": None if train_split == "train" else train_split}
+        ignored = [name for name, value in fine_tuning.items() if value is not None] if task in ENCODE_ONLY else (["--layer"] if layer is not None else [])
+        if ignored:
+            verb = "does" if len(ignored) == 1 else "do"
+            raise ErnieMError(f"{task}: {', '.join(ignored)} {verb} not apply ({task} {'does not fine-tune' if task in ENCODE_ONLY else 'pools no layer'})")
+        check_result_slot(out, task, result_setting(task, setting), model)  # before fine-tuning, not after
+        chosen = {key: value for key, value in dict(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed).items() if value is not None}
         settings = EvalSettings(
             task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
             train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
-            finetune=FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, max_length=max_length or (384 if task == "mlqa" else 128), seed=seed),
+            finetune=FinetuneConfig(**chosen, max_length=max_length or (384 if task == "mlqa" else 128)),
             layer=layer, progress=progress,
         )
         # Keyed by everything that defines the fine-tuning, so --resume never continues another run.
@@ -255,14 +264,15 @@ def evaluate(
 
 
 @app.command()
-def report(results: Annotated[Path, typer.Argument(help="A directory of `ernie-m evaluate` results.")]) -> None:
-    """One summary table across every task result in a directory."""
+def report(results: Annotated[list[Path], typer.Argument(help="Directories of `ernie-m evaluate` results (one a model).")]) -> None:
+    """One summary table across every task result in the directories: a row per model."""
     from ernie_m.evaluate.report import read_results, summary_table
 
     with _errors():
-        if not results.is_dir():
-            raise ErnieMError(f"{results}: no such results directory")
-        typer.echo(summary_table(read_results(results)))
+        for directory in results:
+            if not directory.is_dir():
+                raise ErnieMError(f"{directory}: no such results directory")
+        typer.echo(summary_table([result for directory in results for result in read_results(directory)]))
 
 
 @app.command()

@@ -4,6 +4,7 @@ evaluation files in ../shared/data when present (a short fine-tune on each task)
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,17 @@ def test_bucc_on_written_files(tiny_model, tmp_path):
     assert "| model | bucc (zero-shot) |" in summary.output and "| tiny-model0 | 100.0 |" in summary.output
     assert "bucc (zero-shot, F1)" in summary.output and "| model | de | avg |" in summary.output
 
+    # Another model never replaces that result; with its own --out, report lays both side by side.
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model, other)
+    refused = CliRunner().invoke(app, ["evaluate", "bucc", "--model", str(other), "--data", str(tmp_path), "--languages", "de",
+                                       "--out", str(out), "--no-progress"])
+    assert refused.exit_code == 2 and "holds the result of another model" in refused.stderr, refused.output
+    assert json.loads((out / "bucc-zero-shot.json").read_text())["model"] == str(tiny_model)
+    evaluate("bucc", "--model", str(other), "--data", str(tmp_path), "--languages", "de", "--out", str(tmp_path / "other-results"))
+    both = CliRunner().invoke(app, ["report", str(out), str(tmp_path / "other-results")])
+    assert both.exit_code == 0 and "| tiny-model0 | 100.0 |" in both.output and "| other-model | 100.0 |" in both.output, both.output
+
 
 def test_model_directory_without_tokenizer_is_refused_and_nothing_written(tmp_path):
     model_dir = tmp_path / "bare"
@@ -152,3 +164,16 @@ def test_heldout_retrieval_on_a_built_corpus(tiny_model, tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "heldout", "--model", str(tiny_model), "--data", str(tmp_path / "corpus"),
                                       "--languages", "fr", "--out", str(out)])
     assert result.exit_code == 2 and "no held-out test pairs for fr" in result.stderr
+
+
+@pytest.mark.parametrize(("task", "options", "named"), [
+    ("tatoeba", ["--epochs", "3", "--lr", "1e-4"], "--epochs, --lr do not apply (tatoeba does not fine-tune)"),
+    ("bucc", ["--setting", "translate-train-all"], "--setting does not apply"),
+    ("xnli", ["--layer", "4"], "--layer does not apply (xnli pools no layer)"),
+])
+def test_options_a_task_would_ignore_are_refused(task, options, named, tmp_path):
+    """Before anything is loaded or written: an option the task does not use is an error, not a silent no-op."""
+    result = CliRunner().invoke(app, ["evaluate", task, "--model", str(tmp_path / "absent"), "--data", str(tmp_path),
+                                      "--languages", "de", "--out", str(tmp_path / "out"), *options])
+    assert result.exit_code == 2 and named in result.stderr, result.output
+    assert not (tmp_path / "out").exists()

@@ -1,5 +1,5 @@
-"""Results as files: `<task>.json`, `<task>.md` (per-language table) and `<task>.png` (bar chart),
-and one summary table across the tasks found in a results directory."""
+"""Results as files: `<task>-<setting>.json`, `.md` (per-language table) and `.png` (bar chart), one
+model's to a directory, and one summary table across the tasks and models of several directories."""
 
 from __future__ import annotations
 
@@ -16,8 +16,24 @@ def model_label(model_dir: str) -> str:
     return path.parent.name if path.name == "model" and path.parent.name else path.name
 
 
+def check_result_slot(out_dir: Path, task: str, setting: str, model_dir: str | Path) -> None:
+    """Refuse an `out_dir` whose result for this task and setting is another model's: results are
+    named by task and setting, so one directory holds one model's (re-running the same model replaces it)."""
+    path = Path(out_dir) / f"{task}-{setting}.json"
+    if not path.is_file():
+        return
+    try:
+        other = json.loads(path.read_text(encoding="utf-8")).get("model")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return  # not a result of ours: replacing it is what was asked
+    if other and Path(other).resolve() != Path(model_dir).resolve():
+        raise ErnieMError(f"{path} holds the result of another model ({other}); give {model_dir} its own --out "
+                          f"(then `ernie-m report DIR1 DIR2` compares them)")
+
+
 def write_report(result: dict, out_dir: Path) -> list[Path]:
     """The three files of one task's result; each appears complete or not at all."""
+    check_result_slot(out_dir, result["task"], result["setting"], result["model"])
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{result['task']}-{result['setting']}"
     files = [out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / f"{stem}.png"]

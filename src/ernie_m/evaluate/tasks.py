@@ -46,6 +46,12 @@ LANGUAGES = {
     "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
 }
 SETTINGS = ("transfer", "translate-train-all")
+ENCODE_ONLY = ("tatoeba", "bucc", "heldout")  # no fine-tuning: their results' setting is "zero-shot"
+
+
+def result_setting(task: str, setting: str) -> str:
+    """The setting a task's result is filed under."""
+    return "zero-shot" if task in ENCODE_ONLY else setting
 
 
 @dataclass(frozen=True)
@@ -281,7 +287,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:
     return {
         "task": settings.task,
-        "setting": "zero-shot" if settings.task in ("tatoeba", "bucc", "heldout") else settings.setting,
+        "setting": result_setting(settings.task, settings.setting),
         "model": str(settings.model_dir),
         "metric": metric,
         "scores": scores,
