@@ -141,18 +141,24 @@ def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
 
 
 @torch.inference_mode()
-def logits_of(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int) -> list[np.ndarray]:
-    """The model's logits for every feature, in order (one array per feature, padding removed)."""
+def model_outputs(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, read, per_token: bool) -> list[tuple[np.ndarray, ...]]:
+    """For every feature, in order, the arrays `read(model output)` picks (each (B, ...)); with
+    `per_token` their sequence axis is cut to the feature's length (padding removed)."""
     model.eval()
     device = next(model.parameters()).device
     outputs = []
     for batch in batches(features, batch_size, pad_id, range(len(features))):
         batch.pop("labels", None)
         with autocast(device):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
+            arrays = [tensor.float().cpu().numpy() for tensor in read(model(**{k: v.to(device) for k, v in batch.items()}))]
         lengths = batch["attention_mask"].sum(dim=1).tolist()
-        outputs.extend(row[:n] if row.ndim == 2 else row for row, n in zip(logits, lengths))
+        outputs.extend(tuple(array[i, :n] if per_token else array[i] for array in arrays) for i, n in enumerate(lengths))
     return outputs
+
+
+def logits_of(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, per_token: bool = False) -> list[np.ndarray]:
+    """The model's logits for every feature, in order: (C,) each, or (length, C) `per_token`."""
+    return [logits for (logits,) in model_outputs(model, features, batch_size, pad_id, lambda output: (output.logits,), per_token)]
 
 
 # --- sentence-pair classification (XNLI, PAWS-X) ------------------------------------------------
@@ -196,7 +202,7 @@ def predict_tags(
 ) -> list[list[str]]:
     """One tag per word from its first sub-token; words cut off by max_length get "O"."""
     predicted = []
-    for logits, positions, length in zip(logits_of(model, features, batch_size, pad_id), word_ids, lengths):
+    for logits, positions, length in zip(logits_of(model, features, batch_size, pad_id, per_token=True), word_ids, lengths):
         words = ["O"] * length
         seen = set()
         for position, word in enumerate(positions):

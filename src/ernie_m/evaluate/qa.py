@@ -19,9 +19,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from ernie_m.device import autocast
 from ernie_m.errors import ErnieMError
-from ernie_m.evaluate.finetune import batches
+from ernie_m.evaluate.finetune import model_outputs
 from ernie_m.evaluate.readers import QAExample
 
 MAX_QUERY_TOKENS = 64
@@ -124,20 +123,9 @@ def eval_features(
 # --- prediction --------------------------------------------------------------------------------------
 
 
-@torch.inference_mode()
 def span_logits(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(start logits (L,), end logits (L,)) of every feature, in order, padding removed."""
-    model.eval()
-    device = next(model.parameters(), torch.empty(0)).device
-    outputs = []
-    for batch in batches(features, batch_size, pad_id, range(len(features))):
-        with autocast(device):
-            output = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-        starts = output.start_logits.float().cpu().numpy()  # (B, L)
-        ends = output.end_logits.float().cpu().numpy()  # (B, L)
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
-        outputs.extend((start[:n], end[:n]) for start, end, n in zip(starts, ends, lengths))
-    return outputs
+    return model_outputs(model, features, batch_size, pad_id, lambda output: (output.start_logits, output.end_logits), per_token=True)
 
 
 def best_span(
