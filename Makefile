@@ -25,7 +25,7 @@ test: install
 demo: install
 	$(BIN)/ernie-m demo --out runs/demo
 
-# The paper's ablation at small scale (about an hour on a 2-core CPU); resumable in the same way.
+# The paper's ablation at small scale (about half an hour on a 2-core CPU); resumable in the same way.
 ablation: install
 	$(BIN)/ernie-m ablation --out runs/ablation
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue #7's GPU checks and measurements in one command of at most 9.5 minutes, for a session that
 # is lent a GPU machine (device tool: run, command "bash benchmarks/gpu_check.sh", timeout_s 600).
-# It uses the machine's own python3 (PyTorch, transformers; PYTHON=... for another) with the project on PYTHONPATH. XLM-R
+# It uses the machine's own python3 (PyTorch, transformers; PYTHON=... for another) with the project
+# on PYTHONPATH: the project requires transformers 5.24, but the paths run here behave alike under the
+# 5.17 seen there (compared by reading and on CPU; activation checkpointing, not run here, needs 5.24). XLM-R
 # base size, bf16, 16,384 tokens a step; the most important part first, each with its own time limit
 # (cut short by the overall deadline) so that a slow part does not cost the others' results.
 # Into $OUT (else ./gpu-results), eight files (the device tool brings back at most eight):

@@ -8,7 +8,7 @@ objectives, data, steps and, when there are any, evaluation results).
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
@@ -54,7 +54,11 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def tool_version() -> str:
-    return f"ernie-m {version('ernie-m')}"
+    """"ernie-m X.Y.Z" as installed; "ernie-m (not installed)" when run from a source tree on PYTHONPATH."""
+    try:
+        return f"ernie-m {version('ernie-m')}"
+    except PackageNotFoundError:
+        return "ernie-m (not installed)"
 
 
 def converted_card(name: str, layout: str, source_name: str, config, ignored: list[str], has_pooler: bool) -> str:

@@ -182,7 +182,7 @@ def ablation(
     config: Annotated[Path, typer.Option(help="The config every arm shares (two stages); see --max-steps.")] = Path("configs/tiny.yaml"),
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; every arm runs with each.")] = "0,1",
-    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 3000: the whole ablation took 38 minutes on a 2-core CPU.")] = 3000,
+    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 3000: the whole ablation took 26 minutes on a 2-core CPU.")] = 3000,
     mono_only: MonoOnly = None,
     cache: Cache = Path("runs/cache"),
     set_: Overrides = None,

@@ -51,3 +51,17 @@ def test_card_takes_this_models_results_only(tmp_path):
     (model / RUN_SUMMARY).write_text("{")
     with pytest.raises(ErnieMError, match="unreadable or incomplete"):
         add_results(model, [mine])
+
+
+def test_tool_version_without_an_installed_package(monkeypatch):
+    """Run from a source tree (PYTHONPATH=src, as on a lent GPU machine), cards still get written."""
+    from importlib.metadata import PackageNotFoundError
+
+    from ernie_m import card
+
+    def not_installed(name):
+        raise PackageNotFoundError(name)
+
+    assert card.tool_version().startswith("ernie-m 0.")
+    monkeypatch.setattr(card, "version", not_installed)
+    assert card.tool_version() == "ernie-m (not installed)"

@@ -109,6 +109,14 @@ def test_camlm_attention_table_literal():
     assert (batch.attention.dense()[0, 0].numpy() == expected).all()
 
 
+def test_groups_outside_the_table_are_refused(rng):
+    seq = single(random_tokens(rng, 5), 1, SPECIALS, 64)
+    with pytest.raises(ValueError, match="square table"):
+        collate([seq], SPECIALS, groups=[np.full(len(seq), 2)], sees=np.ones((2, 2), dtype=bool))
+    with pytest.raises(ValueError, match="square table"):
+        collate([seq], SPECIALS, sees=np.ones((1, 2), dtype=bool))
+
+
 def test_camlm_batch_uses_the_table(rng):
     examples = [(random_tokens(rng, 12), 1, random_tokens(rng, 9), 2) for _ in range(4)]
     batch = camlm.build_batch(examples, context(), rng)
