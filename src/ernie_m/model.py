@@ -28,8 +28,8 @@ from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError, first_line
-from ernie_m.objectives.batch import Attention, Batch
 from ernie_m.files import replace_directory
+from ernie_m.objectives.batch import Attention, Batch
 
 # Large negative for masked attention entries. bf16's most negative finite value is also exact in
 # fp32, so autocast never rounds it to -inf (which could turn a softmax into NaN).
