@@ -76,3 +76,15 @@ def test_a_sharded_checkpoint_resumes_on_more_processes(corpus_dir, config_file,
     run_pretrain(out, corpus_dir, config_file, "--resume", processes=2)
     assert len(checksums(out)) == 4 and (out / "model" / "model.safetensors").is_file()
     assert checksums(out, "resumed")[0][0] == pytest.approx(checksums(out)[1][0], rel=1e-12)
+
+
+def test_compiled_layers_under_fsdp_train_as_uncompiled_ones(corpus_dir, config_file, tmp_path):
+    """train.compile composes with FSDP2 (each layer compiled, then sharded): the same training, to float
+    rounding, at every checkpoint. Without dropout: compiled dropout draws other random numbers."""
+    found = {}
+    for compiled in ("false", "true"):
+        out = tmp_path / f"compile-{compiled}"
+        run_pretrain(out, corpus_dir, config_file, "--set", "train.parallel=fsdp", "--set", f"train.compile={compiled}",
+                     "--set", "model.hidden_dropout_prob=0", "--set", "model.attention_probs_dropout_prob=0")
+        found[compiled] = [per_checkpoint[0] for per_checkpoint in checksums(out)]
+    assert len(found["true"]) == 4 and found["true"] == pytest.approx(found["false"], rel=1e-7)
