@@ -232,9 +232,10 @@ def evaluate(
     """Fine-tune (or, for tatoeba, bucc and heldout, only encode) and score a model per language; write JSON, table and chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
     from ernie_m.evaluate.report import check_result_slot, language_table, write_report
-    from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, result_setting, run_task
+    from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, check_task, result_setting, run_task
 
     with _errors():
+        check_task(task, setting)
         fine_tuning = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
                        "--max-train-examples": max_train_examples, "--resume": resume or None,
                        "--setting": None if setting == "transfer" else setting, "--train-split": None if train_split == "train" else train_split}
@@ -250,8 +251,10 @@ def evaluate(
             finetune=FinetuneConfig(**chosen, max_length=max_length or (384 if task == "mlqa" else 128)),
             layer=layer, progress=progress,
         )
-        # Keyed by everything that defines the fine-tuning, so --resume never continues another run.
-        key = hashlib.blake2b(repr((model.resolve(), settings)).encode(), digest_size=6).hexdigest()
+        # Keyed by everything that defines the fine-tuning (paths resolved, progress bars aside), so --resume
+        # never continues another run and always finds its own.
+        defining = dataclasses.replace(settings, model_dir=model.resolve(), data_dir=data.resolve(), progress=True)
+        key = hashlib.blake2b(repr(defining).encode(), digest_size=6).hexdigest()
         checkpoint = out / ".finetune" / f"{task}-{setting}-{key}.pt"
         if not resume:
             checkpoint.unlink(missing_ok=True)

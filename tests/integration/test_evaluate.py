@@ -88,7 +88,7 @@ def test_short_finetune_on_real_files(task, languages, tiny_model, tmp_path):
     assert all(0 <= score <= 100 for score in saved["scores"].values())
 
 
-def test_bucc_on_written_files(tiny_model, tmp_path):
+def test_bucc_on_written_files(tiny_model, tmp_path, monkeypatch):
     """Known answer: the 10 gold pairs are identical sentences among distractors, so mining finds exactly them."""
     data = tmp_path / "bucc2018" / "de-en"
     data.mkdir(parents=True)
@@ -113,7 +113,9 @@ def test_bucc_on_written_files(tiny_model, tmp_path):
     refused = CliRunner().invoke(app, ["evaluate", "bucc", "--model", str(other), "--data", str(tmp_path), "--languages", "de",
                                        "--out", str(out), "--no-progress"])
     assert refused.exit_code == 2 and "holds the result of another model" in refused.stderr, refused.output
-    assert json.loads((out / "bucc-zero-shot.json").read_text())["model"] == str(tiny_model)
+    assert json.loads((out / "bucc-zero-shot.json").read_text())["model"] == str(tiny_model.resolve())
+    monkeypatch.chdir(tiny_model.parent)  # the same model, typed as a relative path: its result is replaced
+    evaluate("bucc", "--model", tiny_model.name, "--data", str(tmp_path), "--languages", "de", "--out", str(out))
     evaluate("bucc", "--model", str(other), "--data", str(tmp_path), "--languages", "de", "--out", str(tmp_path / "other-results"))
     both = CliRunner().invoke(app, ["report", str(out), str(tmp_path / "other-results")])
     assert both.exit_code == 0 and "| tiny-model0 | 100.0 |" in both.output and "| other-model | 100.0 |" in both.output, both.output

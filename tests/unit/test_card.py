@@ -65,3 +65,14 @@ def test_tool_version_without_an_installed_package(monkeypatch):
     assert card.tool_version().startswith("ernie-m 0.")
     monkeypatch.setattr(card, "version", not_installed)
     assert card.tool_version() == "ernie-m (not installed)"
+
+
+def test_summary_rows_keep_models_apart_whose_short_names_clash():
+    from ernie_m.evaluate.report import summary_table
+
+    def scored(model, score):
+        return {"task": "xnli", "setting": "transfer", "metric": "accuracy", "model": model, "scores": {"de": score}, "average": score}
+
+    table = summary_table([scored("/runs/a/xlmr", 70.0), scored("/runs/b/xlmr", 60.0), scored("/runs/base/model", 75.0)])
+    assert "| /runs/a/xlmr | 70.0 |" in table and "| /runs/b/xlmr | 60.0 |" in table  # both "xlmr": whole paths
+    assert "| base | 75.0 |" in table  # runs/base/model reads as "base"

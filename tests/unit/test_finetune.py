@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,8 @@ from ernie_m.evaluate.finetune import (
     finetune,
     layer_scale,
     layerwise_optimizer,
+    logits_of,
+    model_outputs,
 )
 
 
@@ -74,3 +78,31 @@ def test_resume_after_an_interrupted_epoch_is_exact(tmp_path):
     assert scores == [1.0, 2.0, 3.0] and resumed_scores == [1.0, 1.0, 2.0]  # epoch 1 from the checkpoint, then 2 and 3
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+class _EchoModel(torch.nn.Module):
+    """Outputs derived from the input ids, so that every value says which feature and position it belongs to."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, input_ids, attention_mask):
+        ids = input_ids.float() * self.scale
+        return SimpleNamespace(logits=torch.stack([ids, -ids], dim=-1), start_logits=ids, end_logits=-ids, sentence=ids[:, :1] * 2)
+
+
+def test_model_outputs_keep_feature_order_and_cut_padding():
+    """Uneven lengths across batches: per token, each feature gets its own positions back, padding removed;
+    per feature, one row each, in order."""
+    lengths = [3, 7, 2, 5, 4]
+    features = [{"input_ids": [10 * i + t + 1 for t in range(n)], "attention_mask": [1] * n} for i, n in enumerate(lengths)]
+    model = _EchoModel()
+    spans = model_outputs(model, features, 2, 0, lambda out: (out.start_logits, out.end_logits), per_token=True)
+    assert [len(start) for start, _ in spans] == lengths
+    for feature, (start, end) in zip(features, spans):
+        assert start.tolist() == feature["input_ids"] and end.tolist() == [-v for v in feature["input_ids"]]
+    tokens = logits_of(model, features, 2, 0, per_token=True)
+    assert [t.shape for t in tokens] == [(n, 2) for n in lengths] and tokens[1][:, 0].tolist() == features[1]["input_ids"]
+    sentences = model_outputs(model, features, 2, 0, lambda out: (out.sentence,), per_token=False)
+    assert [s[0].tolist() for s in sentences] == [[2.0 * f["input_ids"][0]] for f in features]

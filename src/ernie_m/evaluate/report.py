@@ -26,7 +26,7 @@ def check_result_slot(out_dir: Path, task: str, setting: str, model_dir: str | P
         other = json.loads(path.read_text(encoding="utf-8")).get("model")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return  # not a result of ours: replacing it is what was asked
-    if other and Path(other).resolve() != Path(model_dir).resolve():
+    if isinstance(other, str) and other and Path(other).resolve() != Path(model_dir).resolve():
         raise ErnieMError(f"{path} holds the result of another model ({other}); give {model_dir} its own --out "
                           f"(then `ernie-m report DIR1 DIR2` compares them)")
 
@@ -90,6 +90,7 @@ def read_results(results_dir: Path) -> list[dict]:
 def summary_table(results: list[dict]) -> str:
     """The paper's layout: per task and setting, one row per model with every language and the average;
     then an overview row per model with each task's average."""
+    label = _labels([r["model"] for r in results])
     sections = []
     for task, setting in dict.fromkeys((r["task"], r["setting"]) for r in results):
         group = [r for r in results if (r["task"], r["setting"]) == (task, setting)]
@@ -98,11 +99,18 @@ def summary_table(results: list[dict]) -> str:
                  "|---" + "|---:" * (len(columns) + 1) + "|"]
         for r in group:
             cells = [f"{r['scores'][c]:.1f}" if c in r["scores"] else "-" for c in columns]
-            lines.append(f"| {model_label(r['model'])} | " + " | ".join(cells) + f" | {r['average']:.1f} |")
+            lines.append(f"| {label[r['model']]} | " + " | ".join(cells) + f" | {r['average']:.1f} |")
         sections.append("\n".join(lines))
     tasks = list(dict.fromkeys(f"{r['task']} ({r['setting']})" for r in results))
     overview = ["| model | " + " | ".join(tasks) + " |", "|---" + "|---:" * len(tasks) + "|"]
     for model in dict.fromkeys(r["model"] for r in results):
         averages = {f"{r['task']} ({r['setting']})": r["average"] for r in results if r["model"] == model}
-        overview.append(f"| {model_label(model)} | " + " | ".join(f"{averages[t]:.1f}" if t in averages else "-" for t in tasks) + " |")
+        overview.append(f"| {label[model]} | " + " | ".join(f"{averages[t]:.1f}" if t in averages else "-" for t in tasks) + " |")
     return "\n\n".join(["\n".join(overview), *sections])
+
+
+def _labels(models: list[str]) -> dict[str, str]:
+    """Each model's short label (`model_label`), or its whole path where two models would share one."""
+    short = {model: model_label(model) for model in models}
+    clashing = {name for name in short.values() if sum(1 for other in short.values() if other == name) > 1}
+    return {model: model if name in clashing else name for model, name in short.items()}

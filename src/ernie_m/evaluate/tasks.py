@@ -242,11 +242,15 @@ TASKS = {
 }
 
 
+def check_task(task: str, setting: str) -> None:
+    if task not in TASKS:
+        raise ErnieMError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    if setting not in SETTINGS:
+        raise ErnieMError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+
+
 def run_task(settings: EvalSettings) -> dict:
-    if settings.task not in TASKS:
-        raise ErnieMError(f"unknown task {settings.task!r}; known: {', '.join(TASKS)}")
-    if settings.setting not in SETTINGS:
-        raise ErnieMError(f"unknown setting {settings.setting!r}; known: {', '.join(SETTINGS)}")
+    check_task(settings.task, settings.setting)
     check_model_directory(settings.model_dir)  # an unconverted ERNIE-M is named with the command that converts it
     return TASKS[settings.task](settings)
 
@@ -288,7 +292,7 @@ def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_s
     return {
         "task": settings.task,
         "setting": result_setting(settings.task, settings.setting),
-        "model": str(settings.model_dir),
+        "model": str(Path(settings.model_dir).resolve()),  # the same model however its path was typed
         "metric": metric,
         "scores": scores,
         "average": float(np.mean(list(scores.values()))),
