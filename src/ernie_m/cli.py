@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import sys
@@ -251,11 +250,7 @@ def evaluate(
             finetune=FinetuneConfig(**chosen, max_length=max_length or (384 if task == "mlqa" else 128)),
             layer=layer, progress=progress,
         )
-        # Keyed by everything that defines the fine-tuning (paths resolved, progress bars aside), so --resume
-        # never continues another run and always finds its own.
-        defining = dataclasses.replace(settings, model_dir=model.resolve(), data_dir=data.resolve(), progress=True)
-        key = hashlib.blake2b(repr(defining).encode(), digest_size=6).hexdigest()
-        checkpoint = out / ".finetune" / f"{task}-{setting}-{key}.pt"
+        checkpoint = settings.finetune_state(out)
         if not resume:
             checkpoint.unlink(missing_ok=True)
         settings = dataclasses.replace(settings, checkpoint=checkpoint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -106,3 +107,23 @@ def test_model_outputs_keep_feature_order_and_cut_padding():
     assert [t.shape for t in tokens] == [(n, 2) for n in lengths] and tokens[1][:, 0].tolist() == features[1]["input_ids"]
     sentences = model_outputs(model, features, 2, 0, lambda out: (out.sentence,), per_token=False)
     assert [s[0].tolist() for s in sentences] == [[2.0 * f["input_ids"][0]] for f in features]
+
+
+def test_the_fine_tuning_state_is_found_again_and_never_another_runs(tmp_path, monkeypatch):
+    """--resume: the same model and data typed another way, or without progress bars, find the same state;
+    any option that changes the fine-tuning, another."""
+    from dataclasses import replace
+
+    from ernie_m.evaluate.tasks import EvalSettings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "data").mkdir()
+    settings = EvalSettings(task="xnli", model_dir=Path("model"), data_dir=Path("data"), languages=("de",))
+    state = settings.finetune_state(tmp_path / "out")
+    assert state.parent == tmp_path / "out" / ".finetune" and state.name.startswith("xnli-transfer-")
+    same = replace(settings, model_dir=tmp_path / "model", data_dir=tmp_path / "data", progress=False)
+    assert same.finetune_state(tmp_path / "out") == state
+    for other in (replace(settings, finetune=FinetuneConfig(lr=1e-5)), replace(settings, languages=("fr",)),
+                  replace(settings, setting="translate-train-all"), replace(settings, model_dir=tmp_path / "data")):
+        assert other.finetune_state(tmp_path / "out") != state

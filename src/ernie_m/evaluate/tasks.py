@@ -13,7 +13,8 @@ or translate-train-all (train on every language's training file, select on Engli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,14 @@ class EvalSettings:
     progress: bool = True
     layer: int | None = None  # tatoeba, bucc: the hidden layer to pool; None: XTREME's, scaled
     checkpoint: Path | None = None  # where fine-tuning keeps its state after each epoch, to resume
+
+    def finetune_state(self, out_dir: Path) -> Path:
+        """Where an interrupted fine-tuning keeps its state in `out_dir`: keyed by everything that
+        defines the fine-tuning (paths resolved, progress bars aside), so that --resume never
+        continues another run and always finds its own."""
+        defining = replace(self, model_dir=Path(self.model_dir).resolve(), data_dir=Path(self.data_dir).resolve(), progress=True, checkpoint=None)
+        key = hashlib.blake2b(repr(defining).encode(), digest_size=6).hexdigest()
+        return Path(out_dir) / ".finetune" / f"{self.task}-{self.setting}-{key}.pt"
 
     def task_languages(self) -> tuple[str, ...]:
         known = LANGUAGES.get(self.task, ())
