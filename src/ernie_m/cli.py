@@ -235,13 +235,13 @@ def evaluate(
 
     with _errors():
         check_task(task, setting)
-        fine_tuning = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
-                       "--max-train-examples": max_train_examples, "--resume": resume or None,
-                       "--setting": None if setting == "transfer" else setting, "--train-split": None if train_split == "train" else train_split}
-        ignored = [name for name, value in fine_tuning.items() if value is not None] if task in ENCODE_ONLY else (["--layer"] if layer is not None else [])
-        if ignored:
-            verb = "does" if len(ignored) == 1 else "do"
-            raise ErnieMError(f"{task}: {', '.join(ignored)} {verb} not apply ({task} {'does not fine-tune' if task in ENCODE_ONLY else 'pools no layer'})")
+        if task in ENCODE_ONLY:
+            given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
+                     "--max-train-examples": max_train_examples, "--resume": resume or None,
+                     "--setting": None if setting == "transfer" else setting, "--train-split": None if train_split == "train" else train_split}
+            _refuse_ignored(task, [name for name, value in given.items() if value is not None], "does not fine-tune")
+        else:
+            _refuse_ignored(task, ["--layer"] if layer is not None else [], "pools no layer")
         check_result_slot(out, task, result_setting(task, setting), model)  # before fine-tuning, not after
         chosen = {key: value for key, value in dict(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed).items() if value is not None}
         settings = EvalSettings(
@@ -259,6 +259,13 @@ def evaluate(
         checkpoint.unlink(missing_ok=True)
         typer.echo(language_table(result))
         typer.echo("written: " + ", ".join(str(f) for f in files))
+
+
+def _refuse_ignored(task: str, options: list[str], because: str) -> None:
+    """An error naming the options given that `task` would ignore, if any."""
+    if options:
+        verb = "does" if len(options) == 1 else "do"
+        raise ErnieMError(f"{task}: {', '.join(options)} {verb} not apply ({task} {because})")
 
 
 @app.command()

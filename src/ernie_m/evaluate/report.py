@@ -4,6 +4,7 @@ model's to a directory, and one summary table across the tasks and models of sev
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from ernie_m.errors import ErnieMError, first_line
@@ -112,5 +113,5 @@ def summary_table(results: list[dict]) -> str:
 def _labels(models: list[str]) -> dict[str, str]:
     """Each model's short label (`model_label`), or its whole path where two models would share one."""
     short = {model: model_label(model) for model in models}
-    clashing = {name for name in short.values() if sum(1 for other in short.values() if other == name) > 1}
-    return {model: model if name in clashing else name for model, name in short.items()}
+    uses = Counter(short.values())
+    return {model: model if uses[name] > 1 else name for model, name in short.items()}
