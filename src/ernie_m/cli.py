@@ -208,7 +208,7 @@ def ablation(
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, or heldout (a built corpus's test pairs).")],
+    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, xnli-retrieval (XNLI's translated sentences), or heldout (a built corpus's test pairs).")],
     model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
@@ -224,11 +224,11 @@ def evaluate(
     max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Fine-tuning seed [default: 0].")] = None,
-    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc, heldout: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
+    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc, heldout, xnli-retrieval: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Fine-tune (or, for tatoeba, bucc and heldout, only encode) and score a model per language; write JSON, table and chart."""
+    """Fine-tune (or, for the retrieval tasks, only encode) and score a model per language; write JSON, table and chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
     from ernie_m.evaluate.report import check_result_slot, language_table, write_report
     from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, check_task, result_setting, run_task

@@ -71,6 +71,39 @@ def test_tatoeba_on_written_files(tiny_model, tmp_path):
     assert (out / "tatoeba-zero-shot.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_xnli_retrieval_on_written_files(tiny_model, tmp_path):
+    """Known answer: a "German" file that is the English one retrieves every sentence (100%, the TF-IDF
+    floor too); a premise repeated for three hypotheses is one sentence; files of other lengths are named."""
+    data = tmp_path / "xnli"
+    data.mkdir()
+    premises, hypotheses = unique(sentences("de", 40, seed=5))[:10], unique(sentences("de", 80, seed=6))[:30]
+    rows = "".join(f"{premises[i // 3]}\t{hypothesis}\tneutral\n" for i, hypothesis in enumerate(hypotheses))
+    for lang in ("en", "de"):
+        (data / f"dev-{lang}.tsv").write_text(rows, encoding="utf-8")
+    out = tmp_path / "results"
+    evaluate("xnli-retrieval", "--model", str(tiny_model), "--data", str(data), "--languages", "de", "--test-split", "dev",
+             "--out", str(out), "--layer", "1")
+    saved = json.loads((out / "xnli-retrieval-zero-shot.json").read_text())
+    assert saved["scores"] == saved["overlap_floor"] == {"de->en": 100.0, "en->de": 100.0}
+    assert "| token overlap (TF-IDF) | 100.0 | 100.0 | 100.0 |" in (out / "xnli-retrieval-zero-shot.md").read_text()
+    (data / "dev-de.tsv").write_text(rows + rows.splitlines(keepends=True)[0], encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", "xnli-retrieval", "--model", str(tiny_model), "--data", str(data),
+                                      "--languages", "de", "--test-split", "dev", "--out", str(tmp_path / "other")])
+    assert result.exit_code == 2 and "dev-de.tsv has 31 rows but" in result.stderr
+
+
+@needs_shared
+def test_xnli_retrieval_on_the_real_dev_files(tiny_model, tmp_path):
+    """XNLI dev's 2,490 rows give 3,320 distinct sentences in German as in English (830 premises, 2,490 hypotheses)."""
+    out = tmp_path / "results"
+    evaluate("xnli-retrieval", "--model", str(tiny_model), "--data", str(SHARED / "xnli"), "--languages", "de,zh",
+             "--test-split", "dev", "--out", str(out))
+    saved = json.loads((out / "xnli-retrieval-zero-shot.json").read_text())
+    assert set(saved["scores"]) == set(saved["overlap_floor"]) == {"de->en", "en->de", "zh->en", "en->zh"}
+    assert saved["sentences"] == {"de": 3320, "zh": 3319}  # one Chinese hypothesis is written twice
+    assert saved["overlap_floor"]["de->en"] > saved["overlap_floor"]["zh->en"]  # German shares names and cognates with English
+
+
 def test_missing_language_is_refused(tiny_model, tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "xnli", "--model", str(tiny_model), "--data", str(tmp_path), "--languages", "xx"])
     assert result.exit_code == 2 and "no xx data" in result.stderr

@@ -17,6 +17,7 @@ from ernie_m.evaluate.metrics import (
     mlqa_exact_match,
     mlqa_f1,
     normalize_answer,
+    overlap_similarity,
     retrieval_accuracy,
     squad_scores,
 )
@@ -176,6 +177,19 @@ def test_retrieval_accuracy_with_a_planted_mismatch():
     assert retrieval_accuracy(similarity) == 75.0
     with pytest.raises(ErnieMError):
         retrieval_accuracy(np.ones((3, 2)))
+
+
+def test_overlap_similarity_is_tfidf_cosine():
+    """Known values: a piece found in every sentence weighs less than a rare one (smoothed idf, l2 rows)."""
+    x = [["▁the", "▁cat"], ["▁the", "▁dog"]]
+    y = [["▁the", "▁cat"], ["▁a", "▁bird"]]
+    similarity = overlap_similarity(x, y)
+    assert similarity.shape == (2, 2)
+    assert similarity[0, 0] == pytest.approx(1.0) and similarity[1, 1] == 0.0 and similarity[0, 1] == 0.0
+    # idf(the) = ln(5/4) + 1 (3 of 4 sentences), idf(dog) = ln(5/2) + 1, idf(cat) = ln(5/3) + 1
+    the, dog, cat = np.log(5 / 4) + 1, np.log(5 / 2) + 1, np.log(5 / 3) + 1
+    assert similarity[1, 0] == pytest.approx(the * the / np.hypot(the, dog) / np.hypot(the, cat))
+    assert retrieval_accuracy(overlap_similarity(x, x)) == 100.0
 
 
 # --- BUCC ----------------------------------------------------------------------------------------------------

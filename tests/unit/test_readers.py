@@ -20,6 +20,7 @@ from ernie_m.evaluate.readers import (
     read_squad,
     read_tatoeba,
     task_files,
+    translated_sentences,
 )
 
 
@@ -265,3 +266,16 @@ def test_missing_file_names_the_expected_path_and_what_is_there(tmp_path):
 def test_task_files_refuses_unknown_tasks_splits_and_languages(tmp_path, task, split, language, message):
     with pytest.raises(ErnieMError, match=message):
         task_files(task, tmp_path, split, language)
+
+
+def test_translated_sentences_keep_each_sentence_once_and_aligned(tmp_path):
+    """XNLI repeats each premise for its hypotheses: a premise is kept at its first row, and a pair whose
+    foreign or English side was taken already is skipped, so every sentence has one right answer."""
+    P = SentencePair
+    english = [P("A man sleeps.", "He is tired.", 0), P("A man sleeps.", "He is awake.", 2), P("Dogs bark.", "He is tired.", 1)]
+    german = [P("Ein Mann schläft.", "Er ist müde.", 0), P("Ein Mann schläft.", "Er ist wach.", 2), P("Hunde bellen.", "Er ist erschöpft.", 1)]
+    foreign, original = translated_sentences(german, english, tmp_path / "dev-de.tsv", tmp_path / "dev-en.tsv")
+    assert foreign == ["Ein Mann schläft.", "Er ist müde.", "Er ist wach.", "Hunde bellen."]
+    assert original == ["A man sleeps.", "He is tired.", "He is awake.", "Dogs bark."]
+    with pytest.raises(ErnieMError, match="dev-de.tsv has 2 rows but .*dev-en.tsv has 3"):
+        translated_sentences(german[:2], english, tmp_path / "dev-de.tsv", tmp_path / "dev-en.tsv")

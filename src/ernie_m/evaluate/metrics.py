@@ -4,7 +4,8 @@
 * NER (CoNLL): entity-level F1 in percent, seqeval's default (conlleval-compatible) reading of IOB2 tags;
 * MLQA: exact match and token F1 after the MLQA normalisation (lowercase, no punctuation, no articles,
   whitespace tokens; mixed segmentation for Chinese), re-implemented from its description;
-* Tatoeba: nearest-neighbour accuracy of a similarity matrix;
+* Tatoeba: nearest-neighbour accuracy of a similarity matrix; the same pairs scored by TF-IDF over the
+  tokenizer's pieces as the floor that token overlap alone reaches;
 * BUCC: ratio-margin mining (Artetxe & Schwenk 2019, k = 4) and the F1 of the pairs above a threshold
   tuned on dev.
 
@@ -171,6 +172,17 @@ def retrieval_accuracy(similarity: np.ndarray) -> float:
         raise ErnieMError(f"retrieval_accuracy: need an (N, M) matrix with 0 < N <= M, got {similarity.shape}")
     hits = similarity.argmax(axis=1) == np.arange(similarity.shape[0])
     return 100.0 * float(hits.mean())
+
+
+def overlap_similarity(x_pieces: Sequence[Sequence[str]], y_pieces: Sequence[Sequence[str]]) -> np.ndarray:
+    """(N, M) cosine similarity of TF-IDF vectors of tokenised sentences, the inverse document
+    frequencies counted over both sides together: retrieval by shared pieces alone (numbers, names,
+    cognates), the floor that a neural encoder's retrieval is read against."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer=list, norm="l2")  # sentences arrive as lists of pieces
+    vectors = vectorizer.fit_transform([*x_pieces, *y_pieces])  # sparse, rows of unit length
+    return (vectors[: len(x_pieces)] @ vectors[len(x_pieces) :].T).toarray()
 
 
 def _check_embeddings(x: np.ndarray, y: np.ndarray, k: int) -> None:

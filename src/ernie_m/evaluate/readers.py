@@ -305,7 +305,29 @@ def _answer(path: Path, answer: object, context: str, where: str) -> tuple[str, 
     return text, start
 
 
-# ---------------------------------------------------------------- Tatoeba, BUCC
+# ---------------------------------------------------------------- Tatoeba, BUCC, XNLI's translations
+
+
+def translated_sentences(foreign: list[SentencePair], english: list[SentencePair], foreign_path: Path, english_path: Path) -> tuple[list[str], list[str]]:
+    """The distinct sentences of two XNLI files that are translations row by row (XNLI's dev and test
+    sets are one set of pairs in 15 languages): (foreign sentences, English sentences), aligned.
+
+    Each row gives its premise, then its hypothesis. A sentence already taken on either side is
+    skipped (XNLI repeats each premise for its three hypotheses), so every sentence has one right
+    answer when it is retrieved.
+    """
+    if len(foreign) != len(english):
+        raise ErnieMError(f"{foreign_path} has {len(foreign)} rows but {english_path} has {len(english)}; "
+                          "they must be translations of each other row by row")
+    chosen: list[tuple[str, str]] = []
+    seen_foreign, seen_english = set(), set()
+    for translated, original in zip(foreign, english):
+        for pair in ((translated.text_a, original.text_a), (translated.text_b, original.text_b)):
+            if pair[0] not in seen_foreign and pair[1] not in seen_english:
+                chosen.append(pair)
+            seen_foreign.add(pair[0])
+            seen_english.add(pair[1])
+    return [pair[0] for pair in chosen], [pair[1] for pair in chosen]
 
 
 def read_tatoeba(source_path: Path, english_path: Path) -> tuple[list[str], list[str]]:

@@ -44,12 +44,24 @@ def write_report(result: dict, out_dir: Path) -> list[Path]:
     return files
 
 
+OVERLAP_LABEL = "token overlap (TF-IDF)"
+
+
 def language_table(result: dict) -> str:
+    """Markdown: the model's score per language and its average; for retrieval, a second row with the
+    same pairs retrieved by token overlap alone (the floor the model is read against)."""
     scores = result["scores"]
     header = "| model | " + " | ".join(scores) + " | avg |"
     rule = "|---" + "|---:" * (len(scores) + 1) + "|"
-    row = f"| {model_label(result['model'])} | " + " | ".join(f"{v:.1f}" for v in scores.values()) + f" | {result['average']:.1f} |"
-    return f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n{row}"
+    rows = [_row(model_label(result["model"]), scores)]
+    if "overlap_floor" in result:
+        rows.append(_row(OVERLAP_LABEL, result["overlap_floor"]))
+    return f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n" + "\n".join(rows)
+
+
+def _row(label: str, scores: dict[str, float]) -> str:
+    average = sum(scores.values()) / len(scores)
+    return f"| {label} | " + " | ".join(f"{v:.1f}" for v in scores.values()) + f" | {average:.1f} |"
 
 
 def bar_chart(result: dict, png: Path) -> None:
@@ -62,6 +74,8 @@ def bar_chart(result: dict, png: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(scores) + 1.5), 3.5), dpi=120)
     ax.bar(list(scores), list(scores.values()), color="tab:blue")
     ax.axhline(result["average"], color="tab:red", linestyle="--", label=f"average {result['average']:.1f}")
+    if "overlap_floor" in result:
+        ax.scatter(list(scores), [result["overlap_floor"][key] for key in scores], marker="_", s=200, color="black", label=OVERLAP_LABEL)
     ax.set_ylabel(result["metric"])
     ax.set_title(f"{result['task']} ({result['setting']}): {model_label(result['model'])}")
     ax.tick_params(axis="x", rotation=90 if len(scores) > 12 else 0)

@@ -4,6 +4,7 @@
     NER (CoNLL)                    fine-tune a token-classification head, entity F1 per language
     MLQA                           fine-tune an extractive-QA head on SQuAD v1.1, F1 and EM per language
     Tatoeba                        no fine-tuning: mean-pooled middle layer, cosine nearest neighbour
+    XNLI retrieval                 no fine-tuning: the same on XNLI's sentences, translated row by row
     BUCC                           no fine-tuning: margin-based mining, threshold tuned on dev, F1
     held-out pairs                 no fine-tuning: retrieval on a built corpus's test pairs, per language
 
@@ -35,6 +36,7 @@ from ernie_m.evaluate.metrics import (
     bucc_f1,
     entity_f1,
     mine_pairs,
+    overlap_similarity,
     retrieval_accuracy,
     squad_scores,
 )
@@ -45,9 +47,10 @@ LANGUAGES = {
     "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
     "conll": ("de", "en", "es", "nl"),
     "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
+    "xnli-retrieval": ("ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
 }
 SETTINGS = ("transfer", "translate-train-all")
-ENCODE_ONLY = ("tatoeba", "bucc", "heldout")  # no fine-tuning: their results' setting is "zero-shot"
+ENCODE_ONLY = ("tatoeba", "bucc", "heldout", "xnli-retrieval")  # no fine-tuning: their results' setting is "zero-shot"
 
 
 def result_setting(task: str, setting: str) -> str:
@@ -183,7 +186,22 @@ def tatoeba(settings: EvalSettings) -> dict:
     for lang in settings.languages:
         source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
         pairs[lang] = readers.read_tatoeba(source_file, english_file)
-    return _result(settings, "accuracy", _retrieval(pairs, settings), [])
+    return _retrieval_result(settings, pairs)
+
+
+def xnli_retrieval(settings: EvalSettings) -> dict:
+    """Sentence retrieval X->en and en->X on XNLI's dev or test sentences (`--test-split`), which are
+    the same premises and hypotheses in 15 languages: real sentences, each once, scored as Tatoeba."""
+
+    def path(lang: str) -> Path:
+        return readers.task_files("xnli", settings.data_dir, settings.test_split, lang)
+
+    def read(lang: str) -> list[readers.SentencePair]:
+        return readers.read_sentence_pairs(path(lang), readers.XNLI_LABELS, lang)
+
+    english = read("en")
+    pairs = {lang: readers.translated_sentences(read(lang), english, path(lang), path("en")) for lang in settings.task_languages()}
+    return _retrieval_result(settings, pairs)
 
 
 def heldout(settings: EvalSettings) -> dict:
@@ -200,22 +218,31 @@ def heldout(settings: EvalSettings) -> dict:
     missing = [lang for lang in languages if lang not in pairs]
     if missing:
         raise ErnieMError(f"{settings.data_dir}: no held-out {settings.test_split} pairs for {', '.join(missing)}")
-    result = _result(settings, "accuracy", _retrieval({lang: pairs[lang] for lang in languages}, settings), [])
+    result = _retrieval_result(settings, {lang: pairs[lang] for lang in languages})
     result["mono_only"] = [lang for lang in languages if lang in mono_only]
     return result
 
 
-def _retrieval(pairs: dict[str, tuple[list[str], list[str]]], settings: EvalSettings) -> dict[str, float]:
-    """Accuracy X->en and en->X for each language's aligned (foreign, English) sentence lists."""
+def _retrieval_result(settings: EvalSettings, pairs: dict[str, tuple[list[str], list[str]]]) -> dict:
+    """Accuracy X->en and en->X for each language's aligned (foreign, English) sentence lists, and
+    under "overlap_floor" the same pairs retrieved by TF-IDF over the model's tokenizer pieces, under
+    "sentences" how many each language has."""
     from ernie_m.evaluate.encode import load_encoder
 
     model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
-    scores = {}
+    scores, floor = {}, {}
     for lang, (source, english) in pairs.items():
-        similarity = _embed(source, model, tokenizer, settings) @ _embed(english, model, tokenizer, settings).T
-        scores[f"{lang}->en"] = retrieval_accuracy(similarity)
-        scores[f"en->{lang}"] = retrieval_accuracy(similarity.T)
-    return scores
+        similarities = (
+            (scores, _embed(source, model, tokenizer, settings) @ _embed(english, model, tokenizer, settings).T),
+            (floor, overlap_similarity([tokenizer.tokenize(s) for s in source], [tokenizer.tokenize(s) for s in english])),
+        )
+        for into, similarity in similarities:
+            into[f"{lang}->en"] = retrieval_accuracy(similarity)
+            into[f"en->{lang}"] = retrieval_accuracy(similarity.T)
+    result = _result(settings, "accuracy", scores, [])
+    result["overlap_floor"] = floor
+    result["sentences"] = {lang: len(source) for lang, (source, _) in pairs.items()}
+    return result
 
 
 def bucc(settings: EvalSettings) -> dict:
@@ -248,6 +275,7 @@ TASKS = {
     "tatoeba": tatoeba,
     "bucc": bucc,
     "heldout": heldout,
+    "xnli-retrieval": xnli_retrieval,
 }
 
 
