@@ -24,7 +24,11 @@ app.add_typer(tokenizer_app, name="tokenizer")
 # Options that several commands share.
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")]
 MonoOnly = Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")]
-Cache = Annotated[Path, typer.Option(help="Where the corpus and tokenizer are kept for the next demo or ablation (shared by both).")]
+Cache = Annotated[Path, typer.Option(help="Where the corpus, tokenizer and base models are kept for the next demo or ablation (shared by both).")]
+XnliFolder = Annotated[Optional[Path], typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too.")]
+TatoebaFolder = Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")]
+BaseSteps = Annotated[int, typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe.")]
+DEMO_BASE_STEPS, ABLATION_BASE_STEPS = 4000, 4000
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -159,19 +163,21 @@ def card(
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
     config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
+    base_steps: BaseSteps = DEMO_BASE_STEPS,
     mono_only: MonoOnly = None,
-    tatoeba: Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")] = None,
+    xnli: XnliFolder = None,
+    tatoeba: TatoebaFolder = None,
     cache: Cache = Path("runs/cache"),
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Build the default corpus, train the tokenizer, pre-train with the full recipe, score alignment, report."""
+    """Build the default corpus, train the tokenizer and a base (MMLM), continue it with the full recipe, score alignment, report."""
     from ernie_m.config import load_config
     from ernie_m.experiments.demo import run_demo
 
     with _errors(), _interruptible():
         inputs = _inputs(load_config(config, set_ or []), mono_only, cache)
-        report = run_demo(inputs, out, tatoeba, progress)
+        report = run_demo(inputs, out, base_steps, _scoring(inputs, xnli, tatoeba), progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
 
 
@@ -180,14 +186,18 @@ def ablation(
     out: Annotated[Path, typer.Option(help="Output folder: one run per arm and seed, ablation.md/.png/.json.")] = Path("runs/ablation"),
     config: Annotated[Path, typer.Option(help="The config every arm shares (two stages); see --max-steps.")] = Path("configs/tiny.yaml"),
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds; every arm runs with each.")] = "0,1",
-    max_steps: Annotated[int, typer.Option(help="Steps per arm (the config's stage proportions kept). 3000: the whole ablation took 26 minutes on a 2-core CPU.")] = 3000,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the base and every arm run with each.")] = "0,1,2",
+    max_steps: Annotated[int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")] = 3000,
+    base_steps: BaseSteps = ABLATION_BASE_STEPS,
+    init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk) every arm continues from, instead of a base trained here.")] = None,
     mono_only: MonoOnly = None,
+    xnli: XnliFolder = None,
+    tatoeba: TatoebaFolder = None,
     cache: Cache = Path("runs/cache"),
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Train the paper's ablation arms with the same budget, data and seeds; report them side by side."""
+    """Train a base (MMLM) per seed, continue it with each of the paper's arms (same budget, data, seed); report them side by side."""
     from ernie_m.config import load_config
     from ernie_m.experiments.ablation import run_ablation
 
@@ -202,7 +212,7 @@ def ablation(
         if max_steps < len(loaded.stages):
             raise ErnieMError(f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step")
         inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache)
-        report = run_ablation(inputs, out, _codes(arms), seed_list, progress)
+        report = run_ablation(inputs, out, _codes(arms), seed_list, base_steps, _scoring(inputs, xnli, tatoeba), init_from, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
 
 
@@ -325,6 +335,17 @@ def _inputs(config, mono_only: str | None, cache: Path):
     from ernie_m.experiments.inputs import MONO_ONLY, Inputs
 
     return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache)
+
+
+def _scoring(inputs, xnli: Path | None, tatoeba: Path | None):
+    """What the demo's and the ablation's runs are scored on; a bad folder fails before anything is trained."""
+    from ernie_m.evaluate import readers
+    from ernie_m.experiments.demo import tatoeba_languages
+    from ernie_m.experiments.scored import Scoring
+
+    if xnli is not None:
+        readers.task_files("xnli", xnli, "dev", "en")  # names what it looked for when absent
+    return Scoring(xnli=xnli, tatoeba=tatoeba, tatoeba_languages=tatoeba_languages(inputs, tatoeba) if tatoeba else ())
 
 
 @contextmanager

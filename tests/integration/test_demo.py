@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from ernie_m.cli import app
 from ernie_m.train import checkpoint
 from ernie_m.train.loop import Trainer
+from ernie_m.train.run import RunSettings
 
 CONFIG = """
 model: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64}
@@ -44,7 +46,7 @@ def paths(tmp_path, cache):
 
 def demo(paths, *extra: str):
     args = ["demo", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "demo"), "--cache", str(paths / "cache"),
-            "--mono-only", "it", "--no-progress", *extra]
+            "--mono-only", "it", "--base-steps", "8", "--no-progress", *extra]
     return CliRunner().invoke(app, args)
 
 
@@ -54,23 +56,28 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     assert result.exit_code == 0, result.output
     report = (paths / "demo" / "report.md").read_text()
     assert "| de | pairs |" in report and "| it | monolingual text only |" in report and "X->en before" in report
+    assert "| base (MMLM only) | 1 |" in report and "| token overlap (TF-IDF, no model) |" in report
     assert all((paths / "demo" / name).read_bytes().startswith(PNG) for name in ("losses.png", "alignment.png"))
-    assert json.loads((paths / "demo" / "pretrain" / "result.json").read_text())["training"]["steps"] == 12
-    assert str(paths / "demo" / "report.md") in result.output
     scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
+    assert scored["training"]["steps"] == 12 and str(paths / "demo" / "report.md") in result.output
     card = (paths / "demo" / "pretrain" / "model" / "README.md").read_text()  # the trained model's card carries its score
-    assert "heldout (" in card and f"{scored['average']:.1f} |" in card and "None yet" not in card
+    assert "heldout (" in card and f"{scored['heldout']['average']:.1f} |" in card and "None yet" not in card
+    # The recipe continued from the cached base: 8 MMLM steps from the random initialisation.
+    (base,) = (paths / "cache").glob("base-*")
+    assert json.loads((base / "result.json").read_text())["training"]["steps"] == 8
+    assert RunSettings.load(paths / "demo" / "pretrain" / "run.yaml").init_from == (base / "model").resolve()
 
     caplog.clear()
     assert demo(paths).exit_code == 0
     messages = caplog.text
-    assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and "finished and scored before" in messages
+    assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and messages.count("finished and scored before") == 3
 
     caplog.clear()
     assert demo(paths, "--set", "train.lr=1e-12").exit_code == 0
     assert "corpus: reusing" in caplog.text and "other settings; starting it over" in caplog.text
-    # With a learning rate of ~0 the trained model is its initialisation: the "before" columns score that model.
-    trained = load_file(paths / "demo" / "pretrain" / "model" / "model.safetensors")
+    # With a learning rate of ~0 the trained models are their initialisation: the random one is the base's.
+    (base,) = [path for path in (paths / "cache").glob("base-*") if "e-12" in (path / "run.yaml").read_text()]
+    trained = load_file(base / "model" / "model.safetensors")
     untrained = load_file(paths / "demo" / "untrained" / "model" / "model.safetensors")
     assert trained.keys() == untrained.keys()
     assert all(torch.allclose(trained[name], untrained[name], atol=1e-6) for name in trained)
@@ -100,14 +107,28 @@ def test_ctrl_c_leaves_no_report_and_the_next_run_resumes(paths, monkeypatch):
     assert (paths / "demo" / "report.md").read_text().startswith("# ERNIE-M demo")
 
 
-def test_demo_scores_tatoeba_files_when_given(paths):
-    tatoeba = paths / "tatoeba"
+def test_demo_scores_real_sentences_when_given_without_training_again(paths, caplog):
+    """--tatoeba and --xnli add their measures to every row; a finished demo is scored again on them, not trained again."""
+    assert demo(paths).exit_code == 0
+    tatoeba, xnli = paths / "tatoeba", paths / "xnli"
     tatoeba.mkdir()
+    xnli.mkdir()
     (tatoeba / "tatoeba.deu-eng.deu").write_text("Die Katze schläft.\nIch trinke Wasser.\nDas Haus ist alt.\n")
     (tatoeba / "tatoeba.deu-eng.eng").write_text("The cat sleeps.\nI drink water.\nThe house is old.\n")
-    result = demo(paths, "--tatoeba", str(tatoeba))
+    rows = {"en": "The cat sleeps.\tAn animal rests.\tentailment\nI drink water.\tI am thirsty.\tneutral\n",
+            "de": "Die Katze schläft.\tEin Tier ruht.\tentailment\nIch trinke Wasser.\tIch habe Durst.\tneutral\n",
+            "fr": "Le chat dort.\tUn animal se repose.\tentailment\nJe bois de l'eau.\tJ'ai soif.\tneutral\n"}
+    for lang, text in rows.items():
+        (xnli / f"dev-{lang}.tsv").write_text(text)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    result = demo(paths, "--tatoeba", str(tatoeba), "--xnli", str(xnli))
     assert result.exit_code == 0, result.output
-    assert "## Tatoeba" in result.output and "de->en" in (paths / "demo" / "report.md").read_text().split("## Tatoeba")[1]
+    assert caplog.text.count("finished before; scoring it on the measures asked now") == 3 and "continuing" not in caplog.text
+    report = (paths / "demo" / "report.md").read_text()
+    assert "| de | pairs |" in report.split("## Real sentences: Tatoeba")[1].split("##")[0]
+    xnli_section = report.split("## Real sentences: XNLI's translated sentences")[1].split("##")[0]
+    assert "| fr | pairs |" in xnli_section and "| it |" not in xnli_section  # it has no XNLI file: not in its table
 
     refused = demo(paths, "--tatoeba", str(paths / "empty"))
     assert refused.exit_code == 2 and "tatoeba.deu-eng.deu" in refused.stderr
@@ -117,13 +138,20 @@ def test_demo_scores_tatoeba_files_when_given(paths):
 def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog):
     caplog.set_level(logging.INFO)
     common = ["ablation", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "ablation"), "--cache", str(paths / "cache"),
-              "--mono-only", "it", "--seeds", "0,1", "--max-steps", "4", "--no-progress"]
+              "--mono-only", "it", "--seeds", "0,1", "--max-steps", "4", "--base-steps", "6", "--no-progress"]
     result = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
     assert result.exit_code == 0, result.output
     runs = json.loads((paths / "ablation" / "ablation.json").read_text())
-    assert list(runs) == ["no pre-training (the initialisation)", "MMLM", "MMLM+CAMLM, then +BTMLM"]
+    assert list(runs) == ["random initialisation (no pre-training)", "base: MMLM only (where every arm starts)", "MMLM",
+                          "MMLM+CAMLM, then +BTMLM"]
     assert all(len(seeds) == 2 for seeds in runs.values())
-    assert runs["MMLM"][0]["scores"] != runs["MMLM"][1]["scores"]  # the seed reaches the model
+    assert runs["MMLM"][0]["heldout"]["scores"] != runs["MMLM"][1]["heldout"]["scores"]  # the seed reaches the model
+    # Each seed's arms continue from that seed's base, trained 6 MMLM steps from its random initialisation.
+    bases = [Path(run["model"]) for run in runs["base: MMLM only (where every arm starts)"]]
+    assert len(set(bases)) == 2 and all(json.loads((base.parent / "result.json").read_text())["training"]["steps"] == 6 for base in bases)
+    for seed, base in enumerate(bases):
+        for arm in ("mmlm", "mmlm-camlm-btmlm"):
+            assert RunSettings.load(paths / "ablation" / arm / f"seed-{seed}" / "run.yaml").init_from == base
     assert "btmlm" in runs["MMLM+CAMLM, then +BTMLM"][0]["training"]["final_loss"]
     assert "btmlm" not in runs["MMLM"][0]["training"]["final_loss"]
     table = (paths / "ablation" / "ablation.md").read_text()
@@ -131,7 +159,7 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
 
     caplog.clear()
     again = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
-    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 6  # 2 untrained + 4 runs
+    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 8  # 2 untrained, 2 bases, 4 arms
 
     refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
     assert refused.exit_code == 2 and "tlm-only" in refused.stderr

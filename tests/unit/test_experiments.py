@@ -20,16 +20,20 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # A `heldout` result; the monolingual-only language comes first to check that rows are grouped.
 RESULT = {
     "scores": {"it->en": 30.0, "en->it": 50.0, "de->en": 10.0, "en->de": 20.0, "fr->en": 40.0, "en->fr": 60.0},
+    "overlap_floor": {"it->en": 70.0, "en->it": 70.0, "de->en": 80.0, "en->de": 90.0, "fr->en": 90.0, "en->fr": 100.0},
     "mono_only": ["it"],
-    "training": {"steps": 4, "final_loss": {"mmlm": 2.0}, "tokens_per_s": 1000.0},
 }
-PAIRS_ONLY = {"scores": {"de->en": 10.0, "en->de": 20.0}, "mono_only": [], "training": {"tokens_per_s": 500.0}}
+PAIRS_ONLY = {"scores": {"de->en": 10.0, "en->de": 20.0}, "overlap_floor": {"de->en": 1.0, "en->de": 2.0}, "mono_only": []}
 
 
-def shifted(result: dict, by: float, tokens_per_s: float | None) -> dict:
+def shifted(result: dict, by: float) -> dict:
     """`result` with every score raised by `by`."""
-    scores = {key: value + by for key, value in result["scores"].items()}
-    return {**result, "scores": scores, "training": {"tokens_per_s": tokens_per_s}}
+    return {**result, "scores": {key: value + by for key, value in result["scores"].items()}}
+
+
+def run(measured: dict, tokens_per_s: float | None, measure: str = "heldout") -> dict:
+    """A scored run (ernie_m.experiments.scored) holding one measure."""
+    return {measure: measured, "training": {"steps": 4, "final_loss": {"mmlm": 2.0}, "tokens_per_s": tokens_per_s}}
 
 
 def test_languages_by_group_and_group_averages():
@@ -52,21 +56,25 @@ def test_alignment_table_rows_and_averages():
         "| **average** | parallel | 25.0 | 40.0 |",
         "| **average** | monolingual-only | 30.0 | 50.0 |",
     ]
-    with_before = report.alignment_table(RESULT, before=shifted(RESULT, -5.0, 0.0)).splitlines()
+    with_before = report.alignment_table(RESULT, before=shifted(RESULT, -5.0)).splitlines()
     assert with_before[0].endswith("| X->en before | en->X before |") and with_before[1] == "|---|---|---:|---:|---:|---:|"
     assert with_before[2] == "| de | pairs | 10.0 | 20.0 | 5.0 | 15.0 |"
     assert with_before[-1] == "| **average** | monolingual-only | 30.0 | 50.0 | 25.0 | 45.0 |"
 
 
-def test_ablation_table_means_ranges_and_missing_group():
-    """Mean over seeds with (lowest-highest); "-" for an arm without monolingual-only languages or speed."""
-    untrained = shifted(RESULT, -10.0, None)  # a model scored before training has no speed
-    results = {"A": [RESULT, shifted(RESULT, 10.0, 3000.0)], "B": [PAIRS_ONLY], "C": [untrained]}
-    assert report.ablation_table(results).splitlines()[2:] == [
+def test_ablation_table_means_ranges_missing_group_and_floor():
+    """Mean over seeds with (lowest-highest), one seed's value alone; "-" for an arm without
+    monolingual-only languages or speed; last, the first run's token-overlap floor."""
+    untrained = run(shifted(RESULT, -10.0), None)  # a model scored before training has no speed
+    results = {"A": [run(RESULT, 1000.0), run(shifted(RESULT, 10.0), 3000.0)], "B": [run(PAIRS_ONLY, 500.0)], "C": [untrained]}
+    assert report.ablation_table(results, "heldout").splitlines()[2:] == [
         "| A | 2 | 37.5 (32.5-42.5) | 45.0 (40.0-50.0) | 2,000 |",
-        "| B | 1 | 15.0 (15.0-15.0) | - | 500 |",
-        "| C | 1 | 22.5 (22.5-22.5) | 30.0 (30.0-30.0) | - |",
+        "| B | 1 | 15.0 | - | 500 |",
+        "| C | 1 | 22.5 | 30.0 | - |",
+        "| token overlap (TF-IDF, no model) | - | 90.0 | 70.0 | - |",
     ]
+    with pytest.raises(KeyError):  # a measure the runs were not scored on
+        report.ablation_table(results, "xnli-retrieval")
 
 
 def test_loss_chart_plots_each_objective_and_the_stage_boundary(tmp_path, monkeypatch):
@@ -91,9 +99,10 @@ def test_loss_chart_plots_each_objective_and_the_stage_boundary(tmp_path, monkey
 def test_alignment_and_ablation_charts_write_pngs(tmp_path):
     """Both charts write a PNG, the alignment chart with and without the scores before pre-training,
     the ablation chart also for an arm without monolingual-only languages."""
-    report.alignment_chart(RESULT, tmp_path / "alignment.png", before=shifted(RESULT, -5.0, None))
+    report.alignment_chart(RESULT, tmp_path / "alignment.png", before=shifted(RESULT, -5.0))
     report.alignment_chart(RESULT, tmp_path / "alignment-alone.png")
-    report.ablation_chart({"A": [RESULT, shifted(RESULT, 5.0, 1.0)], "B": [PAIRS_ONLY]}, tmp_path / "ablation.png")
+    two_measures = {"heldout": RESULT, "xnli-retrieval": PAIRS_ONLY, "training": {"tokens_per_s": 1.0}}
+    report.ablation_chart({"A": [two_measures, two_measures], "B": [{**two_measures, "heldout": PAIRS_ONLY}]}, tmp_path / "ablation.png")
     for name in ("alignment.png", "alignment-alone.png", "ablation.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
 
@@ -199,7 +208,7 @@ class Unprepared:
 def test_run_ablation_refuses_an_unknown_arm_before_building(tmp_path):
     """An unknown arm is named, and nothing is prepared or written."""
     with pytest.raises(ErnieMError, match="unknown or no arms.*nope"):
-        run_ablation(Unprepared(), tmp_path / "out", ("full", "nope"), (0,))
+        run_ablation(Unprepared(), tmp_path / "out", ("full", "nope"), (0,), base_steps=1)
     assert not (tmp_path / "out").exists()
 
 
@@ -212,20 +221,25 @@ def test_demo_inputs_refuse_mono_only_languages_trained_with_pairs(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.parametrize("saved", ["same", "other", "broken"])
+@pytest.mark.parametrize("saved", ["same", "other", "broken", "other measures"])
 def test_an_earlier_run_is_reused_only_with_the_same_settings(saved, tmp_path):
-    """Same settings and a result: reused. Other settings, or a run.yaml that cannot be read: started over."""
+    """Same settings and measures: reused. Other settings, or a run.yaml that cannot be read: started
+    over. Other measures: the run is kept (to be scored again), its result not reused."""
     settings = RunSettings(load_config(None), tmp_path / "corpus", None, tmp_path / "tokenizer")
     out = tmp_path / "run"
     out.mkdir()
-    (out / "result.json").write_text('{"average": 1.0}')
+    earlier = {"average": 1.0, "scoring": scored.Scoring().key()}
+    (out / "result.json").write_text(json.dumps(earlier))
     if saved == "broken":
         (out / "run.yaml").write_text("config: {model: {hidden_size: 12")
     else:
         settings.save(out / "run.yaml")
     changed = dataclasses.replace(settings, config=load_config(None, ["train.lr=0.5"]))
-    resumed, result = scored._earlier(changed if saved == "other" else settings, out)
+    scoring = scored.Scoring(xnli=tmp_path / "xnli") if saved == "other measures" else scored.Scoring()
+    resumed, result = scored._earlier(changed if saved == "other" else settings, out, scoring)
     if saved == "same":
-        assert (resumed, result) == (True, {"average": 1.0})
+        assert (resumed, result) == (True, earlier)
+    elif saved == "other measures":
+        assert (resumed, result) == (True, None) and (out / "result.json").is_file()
     else:
         assert (resumed, result) == (False, None) and not out.exists()

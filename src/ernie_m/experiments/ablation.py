@@ -1,13 +1,19 @@
-"""`ernie-m ablation`: the paper's arms trained with the same data, tokenizer, steps and seeds,
-scored on held-out alignment and reported side by side.
+"""`ernie-m ablation`: the paper's ablation at small scale. As the paper's arms continue from XLM-R,
+every arm here continues from a base model trained with MMLM alone (once per seed), with the same
+steps, data, schedule and seed; scored on the corpus's held-out pairs and, given their folders, on
+XNLI's translated sentences and Tatoeba.
 
-    OUT/<arm>/seed-<n>/    one run (ernie_m.experiments.scored): resumable, reused when finished
-    OUT/ablation.md        table: each arm's mean over seeds (and range) for the two language groups
+    CACHE/base-<key>/      the base of each seed (ernie_m.experiments.inputs), shared with the demo
+    OUT/untrained/seed-<n>/  the random initialisation of the base, scored: the second reference row
+    OUT/<arm>/seed-<n>/    one arm's run (ernie_m.experiments.scored): resumable, reused when finished
+    OUT/ablation.md        per measure, each arm's mean over seeds (and range) for the two language groups,
+                           the token-overlap floor below
     OUT/ablation.png       the same as bars with the seeds' range
     OUT/ablation.json      every run's scores
 
 Each arm keeps the config's stage lengths (and so its learning-rate schedule) and changes only the
 objectives. BTMLM comes in the second stage, after the model has learnt to translate in the first.
+With `init_from` (a model directory: XLM-R on the user's disk) that model is every seed's base.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from pathlib import Path
 from ernie_m.config import Config
 from ernie_m.errors import ErnieMError
 from ernie_m.experiments import report
-from ernie_m.experiments.inputs import Inputs
-from ernie_m.experiments.scored import score_untrained, train_and_score
+from ernie_m.experiments.inputs import Inputs, base_config, base_model
+from ernie_m.experiments.scored import HELDOUT, Scoring, score_model, score_untrained, train_and_score
 from ernie_m.files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,8 @@ ARMS = {  # keyed by the name `--arms` takes and the run directory
     "mmlm-camlm-btmlm": Arm("MMLM+CAMLM, then +BTMLM", {"mmlm": 1.0, "camlm": 1.0}, {"mmlm": 1.0, "camlm": 1.0, "btmlm": 1.0}),
     "full": Arm("full: MMLM+TLM+CAMLM, then +BTMLM", _ALIGN, {**_ALIGN, "btmlm": 1.0}),
 }
-UNTRAINED = "no pre-training (the initialisation)"
+UNTRAINED = "random initialisation (no pre-training)"
+BASE = "base: MMLM only (where every arm starts)"
 REPORT_FILES = ("ablation.md", "ablation.png", "ablation.json")
 
 
@@ -62,45 +69,56 @@ def _seeded(config: Config, seed: int) -> Config:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
 
 
-def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tuple[int, ...], progress: bool = True) -> Path:
-    """Train and score every arm with every seed (finished runs are reused); write the report, return OUT/ablation.md."""
+def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tuple[int, ...], base_steps: int,
+                 scoring: Scoring = Scoring(), init_from: Path | None = None, progress: bool = True) -> Path:
+    """Train and score the base and every arm with every seed (finished runs are reused); write the
+    report, return OUT/ablation.md."""
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown or not arms:
         raise ErnieMError(f"ablation: unknown or no arms ({', '.join(unknown)}); known: {', '.join(ARMS)}")
     if not seeds:
-        raise ErnieMError("ablation: no seeds given (--seeds 0,1)")
+        raise ErnieMError("ablation: no seeds given (--seeds 0,1,2)")
     out_dir = Path(out_dir)
     for name in REPORT_FILES:
         (out_dir / name).unlink(missing_ok=True)
     corpus, tokenizer = inputs.prepare()
-    # The reference row: each seed's model as initialised, before any step of any arm.
-    results = {UNTRAINED: [score_untrained(_seeded(inputs.config, seed), corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", progress) for seed in seeds]}
+    results: dict[str, list[dict]] = {}
+    bases = {}
+    for seed in seeds:
+        if init_from is None:  # the references: the random initialisation, then the base trained from it
+            base = base_config(inputs.config, seed, base_steps)
+            results.setdefault(UNTRAINED, []).append(score_untrained(base, corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", scoring, progress))
+            bases[seed], scores = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)
+        else:
+            bases[seed] = Path(init_from)
+            scores = score_model(init_from, corpus, out_dir / "base", scoring, progress)
+        results.setdefault(BASE, []).append(scores)
     for index, (arm, seed) in enumerate((arm, seed) for arm in arms for seed in seeds):
         log.info("ablation: run %d of %d: %s, seed %d", index + 1, len(arms) * len(seeds), ARMS[arm].label, seed)
         run_dir = out_dir / arm / f"seed-{seed}"
-        results.setdefault(ARMS[arm].label, []).append(train_and_score(arm_config(inputs.config, arm, seed), corpus, tokenizer, run_dir, progress))
+        results.setdefault(ARMS[arm].label, []).append(
+            train_and_score(arm_config(inputs.config, arm, seed), corpus, None, run_dir, scoring, progress, init_from=bases[seed]))
     report.ablation_chart(results, out_dir / "ablation.png")
     write_atomically(out_dir / "ablation.json", lambda p: p.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8"))
-    text = _report(inputs.config, seeds, results)
+    text = _report(inputs.config, seeds, base_steps, init_from, results)
     write_atomically(out_dir / "ablation.md", lambda p: p.write_text(text, encoding="utf-8"))
     return out_dir / "ablation.md"
 
 
-def _report(config: Config, seeds: tuple[int, ...], results: dict[str, list[dict]]) -> str:
-    model, first = config.model, next(iter(results.values()))[0]
-    groups = report.languages_by_group(first)
-    return "\n".join([
+def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: Path | None, results: dict[str, list[dict]]) -> str:
+    model, first = config.model, results[BASE][0]
+    groups = report.languages_by_group(first[HELDOUT])
+    start = (f"continues from {init_from}" if init_from else
+             f"{model.num_hidden_layers} layers, hidden size {model.hidden_size}; continues from the base of its seed "
+             f"({base_steps:,} MMLM steps from a random initialisation)")
+    lines = [
         "# ERNIE-M ablation",
         "",
-        f"Every arm: {model.num_hidden_layers} layers, hidden size {model.hidden_size}, {config.total_steps:,} steps of "
-        f"{config.train.batch_size} sequences (stages of {' + '.join(f'{s.steps:,}' for s in config.stages)} steps), seeds "
+        f"Every arm {start}, then trains {config.total_steps:,} steps of {config.train.batch_size} sequences "
+        f"(stages of {' + '.join(f'{s.steps:,}' for s in config.stages)} steps, learning rate {config.train.lr:g}), seeds "
         f"{', '.join(map(str, seeds))}; same corpus and tokenizer. Pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}.",
-        "",
-        "Retrieval accuracy (%) on held-out pairs, mean of X->en and en->X over each group's languages: "
-        "mean over seeds (lowest-highest).",
-        "",
-        report.ablation_table(results),
-        "",
-        "![ablation](ablation.png)",
-    ]) + "\n"
+    ]
+    for measure in report.measures(first):
+        lines += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "", report.ablation_table(results, measure)]
+    return "\n".join([*lines, "", "![ablation](ablation.png)"]) + "\n"

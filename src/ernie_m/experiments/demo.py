@@ -1,12 +1,14 @@
-"""`ernie-m demo` (`make demo`): the whole method on the embedded default, offline, on a CPU.
+"""`ernie-m demo` (`make demo`): the whole method on the embedded default, offline, on a CPU, with
+the paper's protocol: a base model first (MMLM only, as XLM-R is for the paper), then the recipe.
 
     system catalogs -> corpus with held-out pairs and monolingual-only languages -> tokenizer
-    -> pre-training (the config's stages: MMLM+TLM+CAMLM, then BTMLM added)
-    -> retrieval on held-out pairs (and Tatoeba files, when given) -> OUT/report.md with plots
+    -> base: MMLM on every language's text (cached, shared with the ablation)
+    -> the recipe from the base (the config's stages: MMLM+TLM+CAMLM, then BTMLM added)
+    -> retrieval on held-out pairs (and XNLI's or Tatoeba's sentences, when given) -> OUT/report.md with plots
 
-The corpus and the tokenizer are cached (ernie_m.experiments.inputs); the run continues from its
-last checkpoint after an interruption (ernie_m.experiments.scored). The report is removed when a
-demo starts and written when it ends, so it always describes a finished model.
+The corpus, the tokenizer and the base are cached (ernie_m.experiments.inputs); the run continues
+from its last checkpoint after an interruption (ernie_m.experiments.scored). The report is removed
+when a demo starts and written when it ends, so it always describes a finished model.
 """
 
 from __future__ import annotations
@@ -16,40 +18,37 @@ from pathlib import Path
 
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate import readers
-from ernie_m.evaluate.report import language_table
-from ernie_m.evaluate.tasks import EvalSettings, run_task
 from ernie_m.experiments import report
-from ernie_m.experiments.inputs import Inputs
-from ernie_m.experiments.scored import score_untrained, train_and_score
+from ernie_m.experiments.inputs import Inputs, base_config, base_model
+from ernie_m.experiments.scored import Scoring, score_untrained, train_and_score
 from ernie_m.files import write_atomically
 from ernie_m.train.run import LOSSES_OVER
 
 log = logging.getLogger(__name__)
 
 REPORT_FILES = ("report.md", "losses.png", "alignment.png")
+UNTRAINED, BASE, TRAINED = "random initialisation", "base (MMLM only)", "the demo's model (base + recipe)"
 
 
-def run_demo(inputs: Inputs, out_dir: Path, tatoeba_dir: Path | None = None, progress: bool = True) -> Path:
-    """Train and score the demo model; write OUT/report.md (and its plots) and return its path."""
+def run_demo(inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = Scoring(), progress: bool = True) -> Path:
+    """Train the base, then the demo model from it; score both and the random initialisation; write
+    OUT/report.md (and its plots) and return its path."""
     out_dir = Path(out_dir)
-    tatoeba_languages = _tatoeba_languages(inputs, tatoeba_dir) if tatoeba_dir else ()  # a bad folder fails before anything
     for name in REPORT_FILES:
         (out_dir / name).unlink(missing_ok=True)
     corpus, tokenizer = inputs.prepare()
-    before = score_untrained(inputs.config, corpus, tokenizer, out_dir / "untrained", progress)
-    result = train_and_score(inputs.config, corpus, tokenizer, out_dir / "pretrain", progress)
-    tatoeba = None
-    if tatoeba_languages:
-        settings = EvalSettings(task="tatoeba", model_dir=out_dir / "pretrain" / "model", data_dir=tatoeba_dir, languages=tatoeba_languages, progress=progress)
-        tatoeba = run_task(settings)
+    base = base_config(inputs.config, inputs.config.train.seed, base_steps)
+    runs = {UNTRAINED: score_untrained(base, corpus, tokenizer, out_dir / "untrained", scoring, progress)}
+    base_dir, runs[BASE] = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)
+    runs[TRAINED] = train_and_score(inputs.config, corpus, None, out_dir / "pretrain", scoring, progress, init_from=base_dir)
     report.loss_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "losses.png")
-    report.alignment_chart(result, out_dir / "alignment.png", before)
-    text = _report(inputs, corpus, result, before, tatoeba)
+    report.alignment_chart(runs[TRAINED]["heldout"], out_dir / "alignment.png", runs[BASE]["heldout"])
+    text = _report(inputs, corpus, base_steps, runs)
     write_atomically(out_dir / "report.md", lambda p: p.write_text(text, encoding="utf-8"))
     return out_dir / "report.md"
 
 
-def _tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
+def tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
     """The demo's languages that have Tatoeba files in `data_dir`; an error when none has."""
     languages = [lang for lang in (*inputs.config.data.languages, *inputs.mono_only) if lang in readers.TATOEBA_ISO3]
     present = tuple(lang for lang in languages if _has_tatoeba(data_dir, lang))
@@ -67,36 +66,30 @@ def _has_tatoeba(data_dir: Path, lang: str) -> bool:
     return True
 
 
-def _report(inputs: Inputs, corpus: Path, result: dict, before: dict, tatoeba: dict | None) -> str:
-    config, training = inputs.config, result["training"]
-    model = config.model
-    groups = report.languages_by_group(result)
+def _report(inputs: Inputs, corpus: Path, base_steps: int, runs: dict[str, dict]) -> str:
+    config, result = inputs.config, runs[TRAINED]
+    training, model = result["training"], config.model
+    groups = report.languages_by_group(result["heldout"])
     losses = ", ".join(f"{name} {value:.2f}" for name, value in training["final_loss"].items())
     sections = [
         "# ERNIE-M demo",
         f"- model: {model.num_hidden_layers} layers, hidden size {model.hidden_size}, "
         f"{config.tokenizer.vocab_size:,}-piece vocabulary, {config.data.max_length} tokens a sequence",
-        f"- training: {training['steps']:,} steps of {config.train.batch_size} sequences, stages "
+        f"- base: {base_steps:,} MMLM steps from a random initialisation, on every language's text",
+        f"- recipe, from the base: {training['steps']:,} steps of {config.train.batch_size} sequences, stages "
         + " then ".join(f"{s.name} ({'+'.join(s.objectives)}, {s.steps:,} steps)" for s in config.stages),
         f"- speed: {training['tokens_per_s']:,.0f} tokens/s (median over the log)",
         f"- final losses (mean of the last {LOSSES_OVER} logged): {losses}",
         f"- corpus: `{corpus}`; pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}",
-        "",
-        "## Alignment on held-out pairs",
-        "",
-        "Sentence retrieval accuracy (%) on each language's held-out test pairs: mean-pooled "
-        "middle layer, cosine nearest neighbour among all of them; \"before\": the same model as "
-        "initialised, before pre-training (shared numbers, placeholders and names already let it match some).",
-        "",
-        report.alignment_table(result, before),
-        "",
-        "![alignment per language](alignment.png)",
-        "",
-        "## Loss per objective",
-        "",
-        "![loss per objective](losses.png)",
     ]
-    if tatoeba is not None:
-        sections += ["", "## Tatoeba", "", language_table(tatoeba)]
+    for measure in report.measures(result):
+        sections += [
+            "", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "",
+            report.ablation_table({label: [run] for label, run in runs.items()}, measure), "",
+            "Per language (\"before\": the base, where the recipe started):", "",
+            report.alignment_table(result[measure], runs[BASE][measure]),
+        ]
+    sections += ["", "![alignment per language on the held-out pairs](alignment.png)", "",
+                 "## Loss per objective", "", "![loss per objective](losses.png)"]
     return "\n".join(sections) + "\n"

@@ -1,13 +1,15 @@
 """The inputs that the demo and the ablation share and keep between runs: a corpus built from the
-system's translation catalogs and a tokenizer trained on it.
+system's translation catalogs, a tokenizer trained on it, and the base model every arm continues from.
 
     CACHE/corpus-<key>/     `ernie-m corpus build` output (ernie_m.data.build)
     CACHE/tokenizer-<key>/  `ernie-m tokenizer train` output (ernie_m.data.tokenizer)
+    CACHE/base-<key>/       a scored pre-training run (ernie_m.experiments.scored): MMLM only, one per seed
 
 Each key hashes everything its directory is made from (the build options and the catalog files'
-names, sizes and modification times; the corpus key and the tokenizer settings), so a second run
-reuses both and a changed input makes new ones. Both are written under a temporary name and
-renamed when complete, so an interrupted run leaves nothing that looks reusable.
+names, sizes and modification times; the corpus key and the tokenizer settings; the base's config),
+so a second run reuses them and a changed input makes new ones. Corpus and tokenizer are written
+under a temporary name and renamed when complete, so an interrupted run leaves nothing that looks
+reusable; an interrupted base continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ernie_m.config import Config, TokenizerConfig
+from ernie_m.config import Config, StageConfig, TokenizerConfig
 from ernie_m.data.build import FORMAT_VERSION, BuildOptions, build_corpus, open_corpus, read_manifest
 from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, catalog_files, catalog_help
 from ernie_m.data.languages import normalize_language
 from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
 from ernie_m.errors import ErnieMError
+from ernie_m.experiments.scored import Scoring, train_and_score
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,20 @@ def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache
     log.info("tokenizer: training a %d-piece SentencePiece model on %d sentences of %s", config.vocab_size, len(sample), corpus_dir)
     train_tokenizer(sample, path, config.vocab_size, seed, config.max_sentences)
     return path
+
+
+def base_config(config: Config, seed: int, steps: int) -> Config:
+    """`config` as a base run: one stage of `steps` MMLM steps on every language's monolingual text
+    (the sides of the pairs and the monolingual-only languages), with `seed`."""
+    return replace(config, stages=(StageConfig("base", steps, {"mmlm": 1.0}),), train=replace(config.train, seed=seed))
+
+
+def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
+    """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
+    CACHE/base-<key>/) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
+    key = _key({"corpus": Path(corpus).name, "tokenizer": Path(tokenizer).name, "config": config.to_dict()})
+    run_dir = Path(cache_dir) / f"base-{key}"
+    return run_dir / "model", train_and_score(config, corpus, tokenizer, run_dir, scoring, progress)
 
 
 def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:

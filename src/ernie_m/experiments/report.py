@@ -1,5 +1,8 @@
-"""Tables and plots of held-out alignment: per language for one run (the demo), per arm across
-seeds (the ablation), and the loss of each objective over a run's steps."""
+"""Tables and plots of alignment: per language for one run (the demo), per arm across seeds (the
+ablation), for each measure a run was scored on, and the loss of each objective over a run's steps.
+
+A run's result (ernie_m.experiments.scored) holds one task result per measure; the functions on
+languages and groups take one such task result."""
 
 from __future__ import annotations
 
@@ -9,6 +12,29 @@ from pathlib import Path
 
 GROUPS = ("parallel", "monolingual-only")
 DIRECTIONS = ("{}->en", "en->{}")  # retrieval X->en and en->X, formatted with the language
+MEASURE_TITLES = {
+    "heldout": "Held-out pairs of the corpus",
+    "xnli-retrieval": "Real sentences: XNLI's translated sentences",
+    "tatoeba": "Real sentences: Tatoeba",
+}
+MEASURE_NOTES = {
+    "heldout": "Retrieval accuracy (%) on each language's held-out test pairs (software strings, never trained on), "
+               "mean of X->en and en->X over each group's languages.",
+    "xnli-retrieval": "Retrieval accuracy (%) among XNLI's distinct premises and hypotheses, the same sentences in every "
+                      "language, mean of X->en and en->X over each group's languages.",
+    "tatoeba": "Retrieval accuracy (%) on Tatoeba's 1,000 sentence pairs a language, mean of X->en and en->X.",
+}
+OVERLAP = "token overlap (TF-IDF, no model)"
+
+
+def measures(run: dict) -> list[str]:
+    """The measures a run's result holds, in the order of MEASURE_TITLES."""
+    return [name for name in MEASURE_TITLES if name in run]
+
+
+def overlap_floor(measured: dict) -> dict:
+    """A task result's token-overlap floor in the shape of a task result, for the same tables."""
+    return {**measured, "scores": measured["overlap_floor"]}
 
 
 def languages_by_group(result: dict) -> dict[str, list[str]]:
@@ -30,8 +56,8 @@ def group_averages(result: dict, directions: tuple[str, ...] = DIRECTIONS) -> di
 
 
 def alignment_table(result: dict, before: dict | None = None) -> str:
-    """Markdown: one row per language with X->en and en->X (and, given `before`, the same model's
-    scores before pre-training), then each group's averages."""
+    """Markdown: one row per language with X->en and en->X (and, given `before`, the scores of the
+    model it started from), then each group's averages."""
     runs = [result] if before is None else [result, before]
     header = "| language | trained with | X->en | en->X |" + (" X->en before | en->X before |" if before else "")
     lines = [header, "|---|---|" + "---:|" * 2 * len(runs)]
@@ -46,17 +72,27 @@ def alignment_table(result: dict, before: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def ablation_table(results: dict[str, list[dict]]) -> str:
-    """Markdown: one row per arm, each group's mean over seeds with its range, and the trainer's tokens/s."""
+def ablation_table(results: dict[str, list[dict]], measure: str) -> str:
+    """Markdown: one row per arm, each group's mean over seeds with its range (on `measure`), and the
+    trainer's tokens/s; last, the token-overlap floor of the same pairs."""
     lines = ["| arm | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
     for arm, runs in results.items():
         cells = []
-        for values in _group_values(runs).values():
-            cells.append(f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-")
+        for values in _group_values([run[measure] for run in runs]).values():
+            cells.append(_mean_and_range(values))
         speeds = [run["training"]["tokens_per_s"] for run in runs if run["training"]["tokens_per_s"] is not None]
         speed = f"{statistics.fmean(speeds):,.0f}" if speeds else "-"
         lines.append(f"| {arm} | {len(runs)} | {cells[0]} | {cells[1]} | {speed} |")
+    floor = group_averages(overlap_floor(next(iter(results.values()))[0][measure]))
+    lines.append(f"| {OVERLAP} | - | " + " | ".join(f"{floor[g]:.1f}" if g in floor else "-" for g in GROUPS) + " | - |")
     return "\n".join(lines)
+
+
+def _mean_and_range(values: list[float]) -> str:
+    """"mean (lowest-highest)" over seeds; the value alone for one seed; "-" for none."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-"
 
 
 def loss_chart(log_file: Path, png: Path) -> None:
@@ -80,7 +116,7 @@ def loss_chart(log_file: Path, png: Path) -> None:
 
 def alignment_chart(result: dict, png: Path, before: dict | None = None) -> None:
     """Bars of X->en and en->X per language, the monolingual-only languages on the right; given
-    `before`, the same model's scores before pre-training as black ticks."""
+    `before`, the scores of the model it started from as black ticks."""
     groups = languages_by_group(result)
     languages = groups["parallel"] + groups["monolingual-only"]
     plt, fig, ax = _figure(max(5, 0.6 * len(languages) + 2), 3.5)
@@ -88,48 +124,55 @@ def alignment_chart(result: dict, png: Path, before: dict | None = None) -> None
         positions = [i + offset for i in range(len(languages))]
         ax.bar(positions, [result["scores"][direction.format(lang)] for lang in languages], width=0.4, label=direction.format("X"))
         if before is not None:
-            label = "before pre-training" if offset > 0 else None
+            label = "before (the model it started from)" if offset > 0 else None
             ax.scatter(positions, [before["scores"][direction.format(lang)] for lang in languages], marker="_", s=200, color="black", label=label)
     if groups["monolingual-only"]:
         ax.axvspan(len(groups["parallel"]) - 0.5, len(languages) - 0.5, color="grey", alpha=0.15, label="monolingual-only")
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylabel("retrieval accuracy (%)")
-    ax.set_title("alignment on held-out pairs")
+    ax.set_title("alignment on the corpus's held-out pairs")
     ax.legend()
     _save(plt, fig, png)
 
 
 def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
-    """Per arm, each group's mean over seeds, with the seeds' range as the error bar."""
+    """A panel per measure: per arm, each group's mean over seeds with the seeds' range as the error
+    bar, and the token-overlap floor as a dashed line per group."""
     arms = list(results)
-    plt, fig, ax = _figure(max(6, 1.3 * len(arms) + 2), 4)
-    values = {arm: _group_values(runs) for arm, runs in results.items()}
-    for offset, group in zip((-0.2, 0.2), GROUPS):
-        per_arm = [values[arm][group] for arm in arms]
-        means = [statistics.fmean(v) if v else float("nan") for v in per_arm]  # no bar for a group without languages
-        errors = [[m - min(v, default=m) for m, v in zip(means, per_arm)], [max(v, default=m) - m for m, v in zip(means, per_arm)]]
-        ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, label=f"{group} languages")
-    ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
-    ax.set_ylabel("retrieval accuracy (%)")
-    ax.set_title("ablation: held-out retrieval, mean of X->en and en->X (error bars: seed range)")
-    ax.legend()
+    shown = measures(next(iter(results.values()))[0])
+    plt, fig, axes = _figure(max(6, 1.3 * len(arms) + 2), 4 * len(shown), rows=len(shown))
+    for ax, measure in zip(axes, shown):
+        values = {arm: _group_values([run[measure] for run in runs]) for arm, runs in results.items()}
+        floor = group_averages(overlap_floor(results[arms[0]][0][measure]))
+        for (offset, group), color in zip(zip((-0.2, 0.2), GROUPS), ("tab:blue", "tab:orange")):
+            per_arm = [values[arm][group] for arm in arms]
+            means = [statistics.fmean(v) if v else float("nan") for v in per_arm]  # no bar for a group without languages
+            errors = [[m - min(v, default=m) for m, v in zip(means, per_arm)], [max(v, default=m) - m for m, v in zip(means, per_arm)]]
+            ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, color=color, label=f"{group} languages")
+            if group in floor:
+                ax.axhline(floor[group], color=color, linestyle="--", linewidth=1, label=f"{OVERLAP}, {group}")
+        ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
+        ax.set_ylabel("retrieval accuracy (%)")
+        ax.set_title(f"{MEASURE_TITLES[measure]}: mean of X->en and en->X (error bars: seed range)", fontsize=9)
+        ax.legend(fontsize=7)
     _save(plt, fig, png)
 
 
-def _group_values(runs: list[dict]) -> dict[str, list[float]]:
-    """Each group's average in every run (seed) that has the group's languages."""
-    averages = [group_averages(run) for run in runs]
+def _group_values(measured: list[dict]) -> dict[str, list[float]]:
+    """Each group's average in every task result (one a seed) that has the group's languages."""
+    averages = [group_averages(result) for result in measured]
     return {group: [a[group] for a in averages if group in a] for group in GROUPS}
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, rows: int | None = None):
+    """(pyplot, figure, one axes), or with `rows` a list of that many axes stacked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
-    return plt, fig, ax
+    fig, ax = plt.subplots(rows or 1, 1, figsize=(width, height), dpi=120, squeeze=rows is None)
+    return plt, fig, ax if rows is None else list(ax[:, 0])
 
 
 def _save(plt, fig, png: Path) -> None:
