@@ -23,10 +23,12 @@ app.add_typer(tokenizer_app, name="tokenizer")
 
 # Options that several commands share.
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")]
-MonoOnly = Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: it,uk,ko).")]
+MonoOnly = Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: bg,el,tr,nl).")]
 Cache = Annotated[Path, typer.Option(help="Where the corpus, tokenizer and base models are kept for the next demo or ablation (shared by both).")]
+CorpusOption = Annotated[Optional[Path], typer.Option(help="A corpus built by `ernie-m corpus build` (with held-out pairs) instead of the system's catalogs.")]
 XnliFolder = Annotated[Optional[Path], typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too.")]
 TatoebaFolder = Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")]
+ConllFolder = Annotated[Optional[Path], typer.Option(help="A folder of CoNLL NER files (eng.train, eng.testa, *.testb): fine-tune every model on English, score de, es, nl.")]
 BaseSteps = Annotated[int, typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe.")]
 DEMO_BASE_STEPS, ABLATION_BASE_STEPS = 4000, 4000
 
@@ -165,8 +167,10 @@ def demo(
     config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
     base_steps: BaseSteps = DEMO_BASE_STEPS,
     mono_only: MonoOnly = None,
+    corpus: CorpusOption = None,
     xnli: XnliFolder = None,
     tatoeba: TatoebaFolder = None,
+    conll: ConllFolder = None,
     cache: Cache = Path("runs/cache"),
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -176,8 +180,8 @@ def demo(
     from ernie_m.experiments.demo import run_demo
 
     with _errors(), _interruptible():
-        inputs = _inputs(load_config(config, set_ or []), mono_only, cache)
-        report = run_demo(inputs, out, base_steps, _scoring(inputs, xnli, tatoeba), progress)
+        inputs = _inputs(load_config(config, set_ or []), mono_only, cache, corpus)
+        report = run_demo(inputs, out, base_steps, _scoring(inputs, xnli, tatoeba, conll), progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
 
 
@@ -191,8 +195,10 @@ def ablation(
     base_steps: BaseSteps = ABLATION_BASE_STEPS,
     init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk) every arm continues from, instead of a base trained here.")] = None,
     mono_only: MonoOnly = None,
+    corpus: CorpusOption = None,
     xnli: XnliFolder = None,
     tatoeba: TatoebaFolder = None,
+    conll: ConllFolder = None,
     cache: Cache = Path("runs/cache"),
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -211,8 +217,8 @@ def ablation(
             raise ErnieMError(f"--seeds {seeds!r}: a seed given twice would count one run twice")
         if max_steps < len(loaded.stages):
             raise ErnieMError(f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step")
-        inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache)
-        report = run_ablation(inputs, out, _codes(arms), seed_list, base_steps, _scoring(inputs, xnli, tatoeba), init_from, progress)
+        inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache, corpus)
+        report = run_ablation(inputs, out, _codes(arms), seed_list, base_steps, _scoring(inputs, xnli, tatoeba, conll), init_from, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
 
 
@@ -330,22 +336,26 @@ def _errors():
         raise typer.Exit(2) from None
 
 
-def _inputs(config, mono_only: str | None, cache: Path):
+def _inputs(config, mono_only: str | None, cache: Path, corpus: Path | None):
     """The demo's and the ablation's corpus and tokenizer settings (default monolingual-only languages: MONO_ONLY)."""
     from ernie_m.experiments.inputs import MONO_ONLY, Inputs
 
-    return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache)
+    if corpus is not None and mono_only is not None:
+        raise ErnieMError("--mono-only is for the catalog corpus; a --corpus keeps the monolingual-only languages it was built with")
+    return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache, corpus=corpus)
 
 
-def _scoring(inputs, xnli: Path | None, tatoeba: Path | None):
-    """What the demo's and the ablation's runs are scored on; a bad folder fails before anything is trained."""
+def _scoring(inputs, xnli: Path | None, tatoeba: Path | None, conll: Path | None):
+    """What the demo's and the ablation's runs are scored on; a folder without the files fails before anything is trained."""
     from ernie_m.evaluate import readers
-    from ernie_m.experiments.demo import tatoeba_languages
-    from ernie_m.experiments.scored import Scoring
+    from ernie_m.experiments.demo import tatoeba_languages, xnli_languages
+    from ernie_m.experiments.scored import CONLL_LANGUAGES, Scoring
 
-    if xnli is not None:
-        readers.task_files("xnli", xnli, "dev", "en")  # names what it looked for when absent
-    return Scoring(xnli=xnli, tatoeba=tatoeba, tatoeba_languages=tatoeba_languages(inputs, tatoeba) if tatoeba else ())
+    for lang in CONLL_LANGUAGES if conll is not None else ():
+        for split in ("train", "dev", "test") if lang == "en" else ("test",):
+            readers.task_files("conll", conll, split, lang)  # names what it looked for when absent
+    return Scoring(xnli=xnli, xnli_languages=xnli_languages(inputs, xnli, "dev") if xnli else (),
+                   tatoeba=tatoeba, tatoeba_languages=tatoeba_languages(inputs, tatoeba) if tatoeba else (), conll=conll)
 
 
 @contextmanager

@@ -70,7 +70,7 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     caplog.clear()
     assert demo(paths).exit_code == 0
     messages = caplog.text
-    assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and messages.count("finished and scored before") == 3
+    assert "corpus: reusing" in messages and "tokenizer: reusing" in messages and messages.count("finished and scored before") == 4  # the base twice: trained, then scored
 
     caplog.clear()
     assert demo(paths, "--set", "train.lr=1e-12").exit_code == 0
@@ -131,8 +131,35 @@ def test_demo_scores_real_sentences_when_given_without_training_again(paths, cap
     assert "| fr | pairs |" in xnli_section and "| it |" not in xnli_section  # it has no XNLI file: not in its table
 
     refused = demo(paths, "--tatoeba", str(paths / "empty"))
-    assert refused.exit_code == 2 and "tatoeba.deu-eng.deu" in refused.stderr
+    assert refused.exit_code == 2 and "no tatoeba test files for the run's languages (de, fr, it)" in refused.stderr
     assert (paths / "demo" / "report.md").exists()  # refused before anything: the finished demo's report stays
+
+
+def write_conll(folder: Path) -> Path:
+    """A few tagged sentences per language under CoNLL's file names (IOB2, token first, tag last)."""
+    folder.mkdir()
+    sentences = {"en": [("Anna lives in Berlin .", "B-PER O O B-LOC O"), ("Paris is big .", "B-LOC O O O")],
+                 "de": [("Anna wohnt in Berlin .", "B-PER O O B-LOC O")], "es": [("Ana vive en Madrid .", "B-PER O O B-LOC O")],
+                 "nl": [("Anna woont in Gent .", "B-PER O O B-LOC O")]}
+    names = {"en": ("eng.train", "eng.testa", "eng.testb"), "de": ("deu.testb",), "es": ("esp.testb",), "nl": ("ned.testb",)}
+    for lang, files in names.items():
+        text = "".join("".join(f"{w} {t}\n" for w, t in zip(words.split(), tags.split())) + "\n" for words, tags in sentences[lang] * 4)
+        for name in files:
+            (folder / name).write_text(text)
+    return folder
+
+
+def test_demo_fine_tunes_conll_with_a_learning_rate_chosen_on_english_dev(paths):
+    result = demo(paths, "--conll", str(write_conll(paths / "conll")))
+    assert result.exit_code == 0, result.output
+    chosen = json.loads((paths / "demo" / "conll-lr.json").read_text())["dev_f1"]
+    assert list(chosen) == ["3e-05", "0.0001", "0.0003", "0.001"]
+    report = (paths / "demo" / "report.md").read_text()
+    section = report.split("## Downstream: CoNLL NER")[1].split("##")[0]
+    assert "| en | de | es | nl | transfer | collapsed |" in section and "| base (MMLM only) | 1 |" in section
+    assert f"learning rate {max(chosen, key=chosen.get)} without layer decay" in section
+    scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
+    assert list(scored["conll"]["scores"]) == ["en", "de", "es", "nl"] and "collapsed" in scored["conll"]
 
 
 def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog):
@@ -159,7 +186,7 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
 
     caplog.clear()
     again = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
-    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 8  # 2 untrained, 2 bases, 4 arms
+    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 10  # 2 untrained, 2 bases (trained, scored), 4 arms
 
     refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
     assert refused.exit_code == 2 and "tlm-only" in refused.stderr

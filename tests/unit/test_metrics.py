@@ -18,6 +18,7 @@ from ernie_m.evaluate.metrics import (
     mlqa_f1,
     normalize_answer,
     overlap_similarity,
+    paired_bootstrap,
     retrieval_accuracy,
     squad_scores,
 )
@@ -190,6 +191,23 @@ def test_overlap_similarity_is_tfidf_cosine():
     the, dog, cat = np.log(5 / 4) + 1, np.log(5 / 2) + 1, np.log(5 / 3) + 1
     assert similarity[1, 0] == pytest.approx(the * the / np.hypot(the, dog) / np.hypot(the, cat))
     assert retrieval_accuracy(overlap_similarity(x, x)) == 100.0
+
+
+def test_paired_bootstrap_difference_and_interval():
+    """Identical systems differ by exactly 0; a constant gap has a zero-width interval; a gap on some
+    sentences gets an interval around it that a seed reproduces."""
+    same = np.array([1.0, 0.0, 1.0, 1.0])
+    assert paired_bootstrap(same, same) == (0.0, 0.0, 0.0)
+    assert paired_bootstrap(np.ones(5), np.zeros(5)) == (1.0, 1.0, 1.0)
+    rng = np.random.default_rng(1)
+    b = rng.integers(0, 2, 400).astype(float)
+    a = b.copy()
+    a[:100] = 1.0  # a finds every sentence b finds, and some of the first 100 more
+    difference, low, high = paired_bootstrap(a, b)
+    assert difference == pytest.approx((a - b).mean()) and 0 < low < difference < high
+    assert paired_bootstrap(a, b) == (difference, low, high)
+    with pytest.raises(ErnieMError):
+        paired_bootstrap(a, b[:10])
 
 
 # --- BUCC ----------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -182,3 +184,20 @@ def test_sequences_never_exceed_max_length(rng):
     assert len(ctx.pair(long, 1, long, 2)) == 64
     source, k = btmlm.fit_to_budget(long, ctx)
     assert len(source) + k + 4 == 64
+
+
+def test_btmlm_generator_stats_on_a_generator_that_copies_its_source():
+    """A step 1 that writes the source again: every piece copied; the frequent share and the bag-of-pieces
+    F1 against the references follow from the literal ids (pair 1: 2 of 3 pieces right, pair 2: none)."""
+    sources = [np.array([10, 11, 12]), np.array([20, 21])]
+
+    def copy_source(batch):
+        logits = torch.zeros(5, SPECIALS.vocab_size)
+        logits[torch.arange(5), torch.tensor([10, 11, 12, 20, 21])] = 10.0
+        assert int((batch.labels == SPECIALS.mask).sum()) == 5  # one placeholder per source piece
+        return logits
+
+    ctx = dataclasses.replace(context(), generator=copy_source)
+    pairs = btmlm.WatchedPairs(sources, [1, 1], [np.array([10, 11, 99]), np.array([30])], [2, 2], frozenset({10, 20}))
+    stats = btmlm.generator_stats(pairs, ctx)
+    assert stats == pytest.approx({"bt/copied": 100.0, "bt/frequent": 40.0, "bt/overlap_f1": 100 * (2 / 3) / 2})

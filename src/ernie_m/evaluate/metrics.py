@@ -165,13 +165,31 @@ def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]], langu
 _BLOCK_ELEMENTS = 1 << 26
 
 
-def retrieval_accuracy(similarity: np.ndarray) -> float:
-    """Percent of rows i whose most similar column is column i. similarity: (N, M), N <= M."""
+def retrieval_hits(similarity: np.ndarray) -> np.ndarray:
+    """(N,) bool: whether row i's most similar column is column i. similarity: (N, M), N <= M."""
     similarity = np.asarray(similarity)
     if similarity.ndim != 2 or not 0 < similarity.shape[0] <= similarity.shape[1]:
-        raise ErnieMError(f"retrieval_accuracy: need an (N, M) matrix with 0 < N <= M, got {similarity.shape}")
-    hits = similarity.argmax(axis=1) == np.arange(similarity.shape[0])
-    return 100.0 * float(hits.mean())
+        raise ErnieMError(f"retrieval: need an (N, M) matrix with 0 < N <= M, got {similarity.shape}")
+    return similarity.argmax(axis=1) == np.arange(similarity.shape[0])
+
+
+def retrieval_accuracy(similarity: np.ndarray) -> float:
+    """Percent of rows i whose most similar column is column i. similarity: (N, M), N <= M."""
+    return 100.0 * float(retrieval_hits(similarity).mean())
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b and its 95% percentile interval, resampling the items (sentences) with
+    replacement, the same items for both: a and b are (N,) per-item scores of two systems on the
+    same N items (e.g. a sentence's retrieval hit, averaged over seeds)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ErnieMError(f"paired_bootstrap: need two (N,) score arrays over the same items, got {a.shape} and {b.shape}")
+    difference = a - b
+    rng = np.random.default_rng(seed)
+    means = np.array([difference[rng.integers(0, len(difference), len(difference))].mean() for _ in range(samples)])
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(difference.mean()), float(low), float(high)
 
 
 def overlap_similarity(x_pieces: Sequence[Sequence[str]], y_pieces: Sequence[Sequence[str]]) -> np.ndarray:

@@ -56,7 +56,11 @@ def language_table(result: dict) -> str:
     rows = [_row(model_label(result["model"]), scores)]
     if "overlap_floor" in result:
         rows.append(_row(OVERLAP_LABEL, result["overlap_floor"]))
-    return f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n" + "\n".join(rows)
+    table = f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n" + "\n".join(rows)
+    if result.get("collapsed"):
+        named = ", ".join(f"{lang} (every prediction {label!r})" for lang, label in result["collapsed"].items())
+        table += f"\n\nThe fine-tuning collapsed to one class for {named}: those scores describe the fine-tuning, not the model."
+    return table
 
 
 def _row(label: str, scores: dict[str, float]) -> str:

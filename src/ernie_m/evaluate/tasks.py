@@ -15,6 +15,7 @@ or translate-train-all (train on every language's training file, select on Engli
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,9 +39,12 @@ from ernie_m.evaluate.metrics import (
     mine_pairs,
     overlap_similarity,
     retrieval_accuracy,
+    retrieval_hits,
     squad_scores,
 )
 from ernie_m.model import check_model_directory
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = {
     "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
@@ -106,13 +110,19 @@ def classification(settings: EvalSettings) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(settings.model_dir, num_labels=len(labels))
     dev = pair_features(tokenizer, read(settings.dev_split, "en"), length)
 
-    def score(model, features: list[dict]) -> float:
-        return accuracy(predict_labels(model, features, 64, tokenizer.pad_token_id), [f["labels"] for f in features])
+    def predict(model, features: list[dict]) -> list[int]:
+        return predict_labels(model, features, 64, tokenizer.pad_token_id)
 
-    model, dev_scores = finetune(model, pair_features(tokenizer, train, length), lambda m: score(m, dev), settings.finetune,
+    model, dev_scores = finetune(model, pair_features(tokenizer, train, length),
+                                 lambda m: accuracy(predict(m, dev), [f["labels"] for f in dev]), settings.finetune,
                                  tokenizer.pad_token_id, settings.progress, settings.checkpoint)
-    scores = {lang: score(model, pair_features(tokenizer, read(settings.test_split, lang), length)) for lang in languages}
-    return _result(settings, "accuracy", scores, dev_scores)
+    scores, predicted = {}, {}
+    for lang in languages:
+        features = pair_features(tokenizer, read(settings.test_split, lang), length)
+        predictions = predict(model, features)
+        scores[lang] = accuracy(predictions, [f["labels"] for f in features])
+        predicted[lang] = [labels[label] for label in predictions]
+    return _with_collapse(_result(settings, "accuracy", scores, dev_scores), predicted)
 
 
 def ner(settings: EvalSettings) -> dict:
@@ -131,18 +141,22 @@ def ner(settings: EvalSettings) -> dict:
     length = settings.finetune.max_length
     model = AutoModelForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(tags))
 
-    def score(model, sentences) -> float:
+    def predict(model, sentences) -> list[list[str]]:
         known = [_known_tags(s, tag_ids) for s in sentences]
         features, word_ids = tagged_features(tokenizer, known, tag_ids, length)
-        predicted = predict_tags(model, features, word_ids, tags, [len(s.tokens) for s in sentences], 64, tokenizer.pad_token_id)
-        return entity_f1(predicted, [list(s.tags) for s in sentences])
+        return predict_tags(model, features, word_ids, tags, [len(s.tokens) for s in sentences], 64, tokenizer.pad_token_id)
+
+    def gold(sentences) -> list[list[str]]:
+        return [list(s.tags) for s in sentences]
 
     dev = read(settings.dev_split, "en")
     features, _ = tagged_features(tokenizer, train, tag_ids, length)
-    model, dev_scores = finetune(model, features, lambda m: score(m, dev), settings.finetune, tokenizer.pad_token_id,
-                                 settings.progress, settings.checkpoint)
-    scores = {lang: score(model, read(settings.test_split, lang)) for lang in languages}
-    return _result(settings, "entity F1", scores, dev_scores)
+    model, dev_scores = finetune(model, features, lambda m: entity_f1(predict(m, dev), gold(dev)), settings.finetune,
+                                 tokenizer.pad_token_id, settings.progress, settings.checkpoint)
+    tests = {lang: read(settings.test_split, lang) for lang in languages}
+    predicted = {lang: predict(model, sentences) for lang, sentences in tests.items()}
+    scores = {lang: entity_f1(predicted[lang], gold(tests[lang])) for lang in languages}
+    return _with_collapse(_result(settings, "entity F1", scores, dev_scores), {lang: sum(p, []) for lang, p in predicted.items()})
 
 
 def mlqa(settings: EvalSettings) -> dict:
@@ -224,24 +238,24 @@ def heldout(settings: EvalSettings) -> dict:
 
 
 def _retrieval_result(settings: EvalSettings, pairs: dict[str, tuple[list[str], list[str]]]) -> dict:
-    """Accuracy X->en and en->X for each language's aligned (foreign, English) sentence lists, and
-    under "overlap_floor" the same pairs retrieved by TF-IDF over the model's tokenizer pieces, under
-    "sentences" how many each language has."""
+    """Accuracy X->en and en->X for each language's aligned (foreign, English) sentence lists; under
+    "hits" each sentence's outcome ("1" found, "0" not, in sentence order: what a paired bootstrap
+    resamples); under "overlap_floor" the same pairs retrieved by TF-IDF over the model's tokenizer
+    pieces; under "sentences" how many each language has."""
     from ernie_m.evaluate.encode import load_encoder
 
     model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
-    scores, floor = {}, {}
+    scores, floor, hits = {}, {}, {}
     for lang, (source, english) in pairs.items():
-        similarities = (
-            (scores, _embed(source, model, tokenizer, settings) @ _embed(english, model, tokenizer, settings).T),
-            (floor, overlap_similarity([tokenizer.tokenize(s) for s in source], [tokenizer.tokenize(s) for s in english])),
-        )
-        for into, similarity in similarities:
-            into[f"{lang}->en"] = retrieval_accuracy(similarity)
-            into[f"en->{lang}"] = retrieval_accuracy(similarity.T)
+        similarity = _embed(source, model, tokenizer, settings) @ _embed(english, model, tokenizer, settings).T
+        overlap = overlap_similarity([tokenizer.tokenize(s) for s in source], [tokenizer.tokenize(s) for s in english])
+        for direction, transpose in ((f"{lang}->en", False), (f"en->{lang}", True)):
+            found = retrieval_hits(similarity.T if transpose else similarity)
+            hits[direction] = "".join("1" if hit else "0" for hit in found)
+            scores[direction] = 100.0 * float(found.mean())
+            floor[direction] = retrieval_accuracy(overlap.T if transpose else overlap)
     result = _result(settings, "accuracy", scores, [])
-    result["overlap_floor"] = floor
-    result["sentences"] = {lang: len(source) for lang, (source, _) in pairs.items()}
+    result.update(overlap_floor=floor, sentences={lang: len(source) for lang, (source, _) in pairs.items()}, hits=hits)
     return result
 
 
@@ -323,6 +337,19 @@ def _embed(sentences: list[str], model, tokenizer, settings: EvalSettings) -> np
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _with_collapse(result: dict, predicted: dict[str, list[str]]) -> dict:
+    """`result` with "collapsed": {language: the one class} for each language whose test predictions
+    are all one class (a fine-tuning that never left "O" scores 0.0 F1, and that 0.0 describes the
+    fine-tuning, not the model); a warning names them."""
+    collapsed = {lang: labels[0] for lang, labels in predicted.items() if labels and len(set(labels)) == 1}
+    if collapsed:
+        log.warning("%s: every prediction is one class for %s: the fine-tuning collapsed (try another --lr or --epochs; "
+                    "small models need a larger learning rate than the paper's)", result["task"],
+                    ", ".join(f"{lang} ({label})" for lang, label in collapsed.items()))
+    result["collapsed"] = collapsed
+    return result
 
 
 def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:

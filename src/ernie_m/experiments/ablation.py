@@ -27,8 +27,9 @@ from pathlib import Path
 from ernie_m.config import Config
 from ernie_m.errors import ErnieMError
 from ernie_m.experiments import report
+from ernie_m.experiments.demo import GENERATOR_NOTE
 from ernie_m.experiments.inputs import Inputs, base_config, base_model
-from ernie_m.experiments.scored import HELDOUT, Scoring, score_model, score_untrained, train_and_score
+from ernie_m.experiments.scored import HELDOUT, Scoring, choose_conll_lr, finetuning, score_model, score_untrained, train_and_score
 from ernie_m.files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ ARMS = {  # keyed by the name `--arms` takes and the run directory
     "mmlm-camlm-btmlm": Arm("MMLM+CAMLM, then +BTMLM", {"mmlm": 1.0, "camlm": 1.0}, {"mmlm": 1.0, "camlm": 1.0, "btmlm": 1.0}),
     "full": Arm("full: MMLM+TLM+CAMLM, then +BTMLM", _ALIGN, {**_ALIGN, "btmlm": 1.0}),
 }
+# The paper's claims, as (arm, the arm it is compared with): CAMLM against continued MMLM and TLM;
+# BTMLM against the same recipe without it (its claim is about the monolingual-only languages).
+COMPARISONS = (("mmlm-camlm", "mmlm"), ("full", "mmlm"), ("mmlm-camlm", "mmlm-tlm"), ("mmlm-camlm-btmlm", "mmlm-camlm"))
 UNTRAINED = "random initialisation (no pre-training)"
 BASE = "base: MMLM only (where every arm starts)"
 REPORT_FILES = ("ablation.md", "ablation.png", "ablation.json")
@@ -82,15 +86,17 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
     for name in REPORT_FILES:
         (out_dir / name).unlink(missing_ok=True)
     corpus, tokenizer = inputs.prepare()
+    configs = {seed: base_config(inputs.config, seed, base_steps) for seed in seeds}
+    # Every seed's base, trained (or found in the cache) first: CoNLL's learning rate is chosen with the first.
+    bases = {seed: Path(init_from) if init_from else base_model(configs[seed], corpus, tokenizer, inputs.cache_dir, Scoring(), progress)[0]
+             for seed in seeds}
+    scoring, conll_dev = choose_conll_lr(scoring, bases[seeds[0]], out_dir / "conll-lr.json", progress)
     results: dict[str, list[dict]] = {}
-    bases = {}
     for seed in seeds:
         if init_from is None:  # the references: the random initialisation, then the base trained from it
-            base = base_config(inputs.config, seed, base_steps)
-            results.setdefault(UNTRAINED, []).append(score_untrained(base, corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", scoring, progress))
-            bases[seed], scores = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)
+            results.setdefault(UNTRAINED, []).append(score_untrained(configs[seed], corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", scoring, progress))
+            scores = base_model(configs[seed], corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
         else:
-            bases[seed] = Path(init_from)
             scores = score_model(init_from, corpus, out_dir / "base", scoring, progress)
         results.setdefault(BASE, []).append(scores)
     for index, (arm, seed) in enumerate((arm, seed) for arm in arms for seed in seeds):
@@ -100,12 +106,13 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
             train_and_score(arm_config(inputs.config, arm, seed), corpus, None, run_dir, scoring, progress, init_from=bases[seed]))
     report.ablation_chart(results, out_dir / "ablation.png")
     write_atomically(out_dir / "ablation.json", lambda p: p.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8"))
-    text = _report(inputs.config, seeds, base_steps, init_from, results)
+    text = _report(inputs.config, seeds, base_steps, init_from, results, scoring, conll_dev)
     write_atomically(out_dir / "ablation.md", lambda p: p.write_text(text, encoding="utf-8"))
     return out_dir / "ablation.md"
 
 
-def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: Path | None, results: dict[str, list[dict]]) -> str:
+def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: Path | None, results: dict[str, list[dict]],
+            scoring: Scoring, conll_dev: dict[str, float]) -> str:
     model, first = config.model, results[BASE][0]
     groups = report.languages_by_group(first[HELDOUT])
     start = (f"continues from {init_from}" if init_from else
@@ -120,5 +127,14 @@ def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: 
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}.",
     ]
     for measure in report.measures(first):
-        lines += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "", report.ablation_table(results, measure)]
+        lines += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], ""]
+        if measure not in report.RETRIEVAL:
+            lines += [report.downstream_table(results, measure), "", finetuning(scoring, conll_dev)]
+            continue
+        lines += [report.ablation_table(results, measure), "",
+                  "The paper's comparisons: difference in points, 95% interval of a paired bootstrap over sentences (2,000 resamples):",
+                  "", report.comparison_table(results, measure, [(ARMS[a].label, ARMS[b].label) for a, b in COMPARISONS])]
+    generator = report.generator_table(results)
+    if generator:
+        lines += ["", "## BTMLM's generator", "", GENERATOR_NOTE, "", generator]
     return "\n".join([*lines, "", "![ablation](ablation.png)"]) + "\n"

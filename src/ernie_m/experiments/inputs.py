@@ -32,23 +32,38 @@ from ernie_m.experiments.scored import Scoring, train_and_score
 log = logging.getLogger(__name__)
 
 # Withheld from training as pairs; their own side stays as monolingual text. Each has thousands of
-# catalog pairs, so 1,000 held-out pairs can score it: Latin (it), Cyrillic (uk) and Hangul (ko) script.
-MONO_ONLY = ("it", "uk", "ko")
+# catalog pairs, so 1,000 held-out pairs can score it, and each is in a real-sentence test: bg
+# (Cyrillic, beside ru), el (Greek script, alone) and tr (Latin) in XNLI, nl (Latin, beside de) in
+# CoNLL; all four in Tatoeba.
+MONO_ONLY = ("bg", "el", "tr", "nl")
 MIN_TRAIN_SENTENCES = 2000
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the demo and the ablation train on: pairs for config.data.languages, monolingual text for `mono_only`."""
+    """What the demo and the ablation train on: pairs for config.data.languages, monolingual text for
+    `mono_only`, from the system's catalogs; or a corpus the user built (`corpus`, with its own
+    held-out pairs and monolingual-only languages)."""
 
     config: Config
     mono_only: tuple[str, ...] = MONO_ONLY
     cache_dir: Path = Path("runs/cache")
     locale_dir: Path = DEFAULT_LOCALE_DIR
+    corpus: Path | None = None
+
+    def languages(self) -> list[str]:
+        """The languages besides English that the runs are trained and scored on."""
+        if self.corpus is not None:
+            return [lang for lang in read_manifest(self.corpus)["languages"] if lang != "en"]
+        return [*self.config.data.languages, *self.mono_only]
 
     def prepare(self) -> tuple[Path, Path]:
         """The cached corpus and tokenizer (built on first use). The held-out split does not depend on
         train.seed, so that runs with different seeds are scored on the same pairs."""
+        if self.corpus is not None:
+            if not (Path(self.corpus) / "test").is_dir():
+                raise ErnieMError(f"{self.corpus}: not a corpus built by `ernie-m corpus build` (no test/ split of held-out pairs)")
+            return Path(self.corpus), corpus_tokenizer(self.corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir)
         mono_only = tuple(normalize_language(code) for code in self.mono_only)
         overlap = sorted(set(mono_only) & {normalize_language(code) for code in self.config.data.languages})
         if overlap:

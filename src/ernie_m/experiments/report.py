@@ -16,13 +16,17 @@ MEASURE_TITLES = {
     "heldout": "Held-out pairs of the corpus",
     "xnli-retrieval": "Real sentences: XNLI's translated sentences",
     "tatoeba": "Real sentences: Tatoeba",
+    "conll": "Downstream: CoNLL NER, fine-tuned on English, zero-shot on the others",
 }
+RETRIEVAL = ("heldout", "xnli-retrieval", "tatoeba")
 MEASURE_NOTES = {
     "heldout": "Retrieval accuracy (%) on each language's held-out test pairs (software strings, never trained on), "
                "mean of X->en and en->X over each group's languages.",
     "xnli-retrieval": "Retrieval accuracy (%) among XNLI's distinct premises and hypotheses, the same sentences in every "
                       "language, mean of X->en and en->X over each group's languages.",
     "tatoeba": "Retrieval accuracy (%) on Tatoeba's 1,000 sentence pairs a language, mean of X->en and en->X.",
+    "conll": "Entity F1 (seqeval) on each language's test file after fine-tuning on English only (the paper's "
+             "cross-lingual transfer); transfer = mean of de, es, nl.",
 }
 OVERLAP = "token overlap (TF-IDF, no model)"
 
@@ -88,6 +92,60 @@ def ablation_table(results: dict[str, list[dict]], measure: str) -> str:
     return "\n".join(lines)
 
 
+def downstream_table(results: dict[str, list[dict]], measure: str) -> str:
+    """Markdown: one row per arm, each language's score and the mean of the non-English ones (the
+    transfer), mean over seeds with its range; languages whose fine-tuning collapsed are counted."""
+    first = next(iter(results.values()))[0][measure]
+    languages = list(first["scores"])
+    others = [lang for lang in languages if lang != "en"]
+    titles = [f"{lang} (monolingual-only)" if lang in first["mono_only"] else lang for lang in languages]
+    lines = ["| arm | seeds | " + " | ".join(titles) + " | transfer | collapsed |", "|---|---:|" + "---:|" * (len(languages) + 2)]
+    for arm, runs in results.items():
+        measured = [run[measure] for run in runs]
+        cells = [_mean_and_range([m["scores"][lang] for m in measured]) for lang in languages]
+        transfer = _mean_and_range([statistics.fmean(m["scores"][lang] for lang in others) for m in measured])
+        collapsed = sum(len(m.get("collapsed", {})) for m in measured)
+        lines.append(f"| {arm} | {len(runs)} | " + " | ".join(cells) + f" | {transfer} | {collapsed} |")
+    return "\n".join(lines)
+
+
+def comparison_table(results: dict[str, list[dict]], measure: str, comparisons: list[tuple[str, str]]) -> str:
+    """Markdown: for each (arm, other arm) present in `results`, the difference in retrieval accuracy
+    (points) per group of languages with its 95% interval from a paired bootstrap over sentences
+    (both directions), each sentence's outcome averaged over the seeds."""
+    from ernie_m.evaluate.metrics import paired_bootstrap
+
+    lines = ["| comparison | " + " | ".join(f"{group} languages: difference (95% interval)" for group in GROUPS) + " |",
+             "|---|" + "---:|" * len(GROUPS)]
+    for arm, other in comparisons:
+        if arm not in results or other not in results:
+            continue
+        cells = []
+        for group in GROUPS:
+            a, b = _sentence_outcomes(results[arm], measure, group), _sentence_outcomes(results[other], measure, group)
+            if a is None or b is None:
+                cells.append("-")
+                continue
+            difference, low, high = paired_bootstrap(a, b)
+            cells.append(f"{100 * difference:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})")
+        lines.append(f"| {arm} vs {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _sentence_outcomes(runs: list[dict], measure: str, group: str):
+    """(N,) each retrieved sentence's hit rate over the runs (seeds), over the group's languages and
+    both directions; None when the group has no languages or the runs no recorded hits."""
+    import numpy as np
+
+    measured = [run[measure] for run in runs]
+    languages = languages_by_group(measured[0])[group]
+    if not languages or any("hits" not in result for result in measured):
+        return None
+    keys = [direction.format(lang) for lang in languages for direction in DIRECTIONS]
+    per_run = [np.array([bit == "1" for key in keys for bit in result["hits"][key]], dtype=np.float64) for result in measured]
+    return np.mean(per_run, axis=0)
+
+
 def _mean_and_range(values: list[float]) -> str:
     """"mean (lowest-highest)" over seeds; the value alone for one seed; "-" for none."""
     if len(values) == 1:
@@ -95,23 +153,49 @@ def _mean_and_range(values: list[float]) -> str:
     return f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-"
 
 
+GENERATOR_LABELS = {
+    "bt/copied": "pieces copied from the source (%)",
+    "bt/frequent": "pieces among the 10 most frequent (%)",
+    "bt/overlap_f1": "piece-overlap F1 with the reference (%)",
+}
+
+
 def loss_chart(log_file: Path, png: Path) -> None:
     """Each objective's loss over the steps of a run, with the stage boundaries marked."""
+    _log_chart(log_file, png, "loss/", "loss", "pre-training loss per objective")
+
+
+def generator_chart(log_file: Path, png: Path) -> None:
+    """BTMLM's generator on held-out pairs (X -> en) at every logged step: copies, frequent pieces, overlap F1."""
+    _log_chart(log_file, png, "bt/", "% of generated pieces / F1", "BTMLM's pseudo translations of held-out sentences")
+
+
+def _log_chart(log_file: Path, png: Path, prefix: str, ylabel: str, title: str) -> None:
+    """The logged values whose keys start with `prefix` over the steps, with the stage boundaries marked."""
     lines = [json.loads(line) for line in Path(log_file).read_text(encoding="utf-8").splitlines()]
     logged = [line for line in lines if "tokens_per_s" in line]
     plt, fig, ax = _figure(6, 3.5)
-    objectives = sorted({key for line in logged for key in line if key.startswith("loss/")})
-    for key in objectives:
+    for key in sorted({key for line in logged for key in line if key.startswith(prefix)}):
         points = [(line["step"], line[key]) for line in logged if key in line]
-        ax.plot(*zip(*points), label=key.removeprefix("loss/"))
+        ax.plot(*zip(*points), label=GENERATOR_LABELS.get(key, key.removeprefix(prefix)))
     for before, after in zip(logged, logged[1:]):
         if before["stage"] != after["stage"]:
             ax.axvline(before["step"], color="grey", linestyle=":")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title("pre-training loss per objective")
-    ax.legend()
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     _save(plt, fig, png)
+
+
+def generator_table(results: dict[str, list[dict]]) -> str:
+    """Markdown: the last logged generator figures of each arm that watched it, mean over seeds."""
+    lines = ["| arm | " + " | ".join(GENERATOR_LABELS.values()) + " |", "|---|" + "---:|" * len(GENERATOR_LABELS)]
+    for arm, runs in results.items():
+        watched = [run["training"].get("generator") for run in runs if run["training"].get("generator")]
+        if watched:
+            lines.append(f"| {arm} | " + " | ".join(_mean_and_range([g[key] for g in watched]) for key in GENERATOR_LABELS) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def alignment_chart(result: dict, png: Path, before: dict | None = None) -> None:
@@ -139,7 +223,7 @@ def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
     """A panel per measure: per arm, each group's mean over seeds with the seeds' range as the error
     bar, and the token-overlap floor as a dashed line per group."""
     arms = list(results)
-    shown = measures(next(iter(results.values()))[0])
+    shown = [measure for measure in measures(next(iter(results.values()))[0]) if measure in RETRIEVAL]
     plt, fig, axes = _figure(max(6, 1.3 * len(arms) + 2), 4 * len(shown), rows=len(shown))
     for ax, measure in zip(axes, shown):
         values = {arm: _group_values([run[measure] for run in runs]) for arm, runs in results.items()}

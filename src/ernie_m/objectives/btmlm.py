@@ -19,6 +19,9 @@ the target languages (default: the languages with parallel data, never the sourc
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -126,3 +129,41 @@ def training_batch(
 def _drop(seq: Sequence, remove: np.ndarray) -> Sequence:
     keep = ~remove
     return Sequence(**{name: value[keep] for name, value in vars(seq).items()})
+
+
+@dataclass(frozen=True)
+class WatchedPairs:
+    """Held-out translations that step 1 is watched on: source token ids and language ids, the
+    reference translations' token ids and language ids, and the ids of the corpus's most frequent pieces."""
+
+    sources: list[np.ndarray]
+    languages: list[int]
+    references: list[np.ndarray]
+    targets: list[int]
+    frequent: frozenset[int]
+
+
+def generator_stats(pairs: WatchedPairs, ctx: BatchContext) -> dict[str, float]:
+    """Step 1 run on held-out sources toward their references' languages, as training decodes it:
+    the percent of generated pieces copied from the source, the percent among the most frequent
+    pieces, and the mean bag-of-pieces F1 against the reference translation."""
+    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens in pairs.sources))
+    step1 = generation_batch(list(sources), list(lengths), pairs.languages, pairs.targets, ctx)
+    with torch.no_grad():
+        logits = ctx.generator(step1)
+    pseudo = decode(logits, step1, ctx, np.random.default_rng(0))
+    generated = np.concatenate(pseudo)
+    copied = np.concatenate([np.isin(h, source) for h, source in zip(pseudo, sources)])
+    return {
+        "bt/copied": 100.0 * float(copied.mean()),
+        "bt/frequent": 100.0 * float(np.isin(generated, list(pairs.frequent)).mean()),
+        "bt/overlap_f1": 100.0 * float(np.mean([_bag_f1(h, reference) for h, reference in zip(pseudo, pairs.references)])),
+    }
+
+
+def _bag_f1(generated: np.ndarray, reference: np.ndarray) -> float:
+    common = sum((Counter(generated.tolist()) & Counter(reference.tolist())).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(generated), common / len(reference)
+    return 2 * precision * recall / (precision + recall)

@@ -23,6 +23,7 @@ from ernie_m.loss import masked_lm_loss
 from ernie_m.model import ErnieM
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
+from ernie_m.objectives.btmlm import WatchedPairs, generator_stats
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.sampler import ExampleSampler
 
@@ -38,6 +39,7 @@ class Trainer:
     bt_target_languages: tuple[int, ...]
     dist: distributed.Context
     out_dir: Path
+    watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0
     window_start: float = field(default_factory=time.perf_counter)
@@ -123,6 +125,8 @@ class Trainer:
             **{f"loss/{name}": torch.stack(values).mean().item() for name, values in sorted(self.losses.items())},
             "tokens_per_s": round(self.tokens * self.dist.world_size / elapsed, 1),
         }
+        if self.watch is not None:  # every rank: a sharded model's forward needs them all
+            record.update(generator_stats(self.watch, self.batch_context))
         if self.dist.is_main:
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")

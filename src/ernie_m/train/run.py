@@ -20,8 +20,10 @@ import json
 import logging
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -29,7 +31,7 @@ from ernie_m.card import tool_version
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
-from ernie_m.data.corpus import TextCorpus
+from ernie_m.data.corpus import TextCorpus, read_corpus_dir
 from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
@@ -37,6 +39,7 @@ from ernie_m.errors import ErnieMError
 from ernie_m.model import compile_layers, load_model, new_model, save_pretrained, turn_off_attention_dropout
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
+from ernie_m.objectives.btmlm import WatchedPairs
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.loop import Trainer
 from ernie_m.train.optim import build_optimizer, build_scheduler
@@ -182,8 +185,40 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         bt_target_languages=tuple(language_ids[lang] for lang in targets if lang in language_ids),
         dist=dist,
         out_dir=out_dir,
+        watch=watched_pairs(settings, tokenizer, language_ids),
     )
     return trainer, tokenizer
+
+
+WATCHED_PER_LANGUAGE, FREQUENT_PIECES = 16, 10
+
+
+def watched_pairs(settings: RunSettings, tokenizer, language_ids: dict[str, int]) -> WatchedPairs | None:
+    """For a schedule with BTMLM on a built corpus: the first WATCHED_PER_LANGUAGE dev pairs of each
+    language, X -> en, that its generator is watched on, and the 10 most frequent pieces of the dev
+    split; None otherwise (nothing to watch, or no held-out pairs)."""
+    config = settings.config
+    if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or settings.corpus is None:
+        return None
+    dev = Path(settings.corpus) / "dev"
+    if not dev.is_dir() or not any(dev.iterdir()):  # a corpus too small to hold pairs out
+        return None
+    held = read_corpus_dir(dev)
+    chosen = [(lang, pair) for (english, lang), pairs in sorted(held.pairs.items()) if english == "en" and lang in language_ids
+              for pair in pairs[:WATCHED_PER_LANGUAGE]]
+    if not chosen or "en" not in language_ids:
+        return None
+    def ids(texts: list[str]) -> list[np.ndarray]:
+        rows = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.data.max_length - 4)["input_ids"]
+        return [np.asarray(row or [tokenizer.unk_token_id], dtype=np.int64) for row in rows]
+
+    every = [text for pairs in held.pairs.values() for pair in pairs for text in pair]
+    counts = Counter(np.concatenate(ids(every)).tolist())
+    return WatchedPairs(
+        sources=ids([foreign for _, (_, foreign) in chosen]), languages=[language_ids[lang] for lang, _ in chosen],
+        references=ids([english for _, (english, _) in chosen]), targets=[language_ids["en"]] * len(chosen),
+        frequent=frozenset(piece for piece, _ in counts.most_common(FREQUENT_PIECES)),
+    )
 
 
 def initial_model(config: Config, vocab_size: int, languages: list[str]):
