@@ -2,10 +2,12 @@
 # Issue #13's study on one GPU: a base trained with MMLM alone per seed, then the ablation's arms from it,
 # at a size a GPU trains in minutes (configs/gpu-study.yaml: 6 layers of 512, bf16), scored on the
 # corpus's held-out pairs and XNLI's translated dev sentences; its tables go to $OUT (else gpu-study-results).
-# Seeds are added one at a time: each `ernie-m ablation` call reuses the runs of the one before and writes
-# its report, so the deadline (GPU_STUDY_SECONDS, default 540) leaves the tables of every finished seed.
+# It grows in calls of `ernie-m ablation`, each reusing the runs of the one before and writing its report:
+# seed 0 with MMLM and MMLM+CAMLM first, then every arm, then seeds 1 and 2; so the deadline
+# (GPU_STUDY_SECONDS, default 540) leaves the tables of every call that finished. Not yet run on a GPU:
+# the step counts are a guess, to be sized from the first run's tokens/s.
 #
-#   here, once:  bash benchmarks/gpu_study.sh prepare    the corpus (system catalogs) into runs/gpu-study/corpus
+#   here, once:  bash benchmarks/gpu_study.sh prepare    corpus (system catalogs) and tokenizer into runs/gpu-study/
 #   on the GPU:  bash benchmarks/gpu_study.sh            device tool: carry ["runs/gpu-study"], timeout_s 600
 #   on a CPU:    GPU_STUDY_SIZE=tiny bash benchmarks/gpu_study.sh   the same steps at a toy size (tests run it)
 #
@@ -21,8 +23,11 @@ export PYTHONPATH="$here/src" PYTHONUNBUFFERED=1
 ernie_m() { "$python" -c 'from ernie_m.cli import main; main()' "$@"; }
 
 if [ "${1:-}" = prepare ]; then
-    rm -rf "$study/corpus"
-    ernie_m corpus build --out "$study/corpus" --languages de,es,fr,ru,zh,bg,el,tr,nl --mono-only bg,el,tr,nl
+    rm -rf "$study"  # a corpus built again is another corpus: nothing of the old one is kept
+    ernie_m corpus build --out "$study/corpus" --languages de,es,fr,ru,zh,bg,el,tr,nl --mono-only bg,el,tr,nl || exit $?
+    "$python" -c 'import sys; from pathlib import Path; from ernie_m.config import load_config; from ernie_m.experiments.inputs import corpus_tokenizer
+config = load_config(Path(sys.argv[1])); corpus_tokenizer(Path(sys.argv[2]), config.tokenizer, config.train.seed, Path(sys.argv[3]))' \
+        "$here/configs/gpu-study.yaml" "$study/corpus" "$study/cache"
     exit $?
 fi
 
@@ -36,7 +41,7 @@ for candidate in "$here/../shared/data/xnli" "$here/shared/data/xnli"; do
     [ -z "$xnli" ] && [ -f "$candidate/dev-en.tsv" ] && xnli=$candidate
 done
 options=(--config "$here/configs/gpu-study.yaml" --corpus "$study/corpus" --cache "$study/cache" --out "$study/ablation"
-         --base-steps 3000 --max-steps 3000 --no-progress)
+         --base-steps 2000 --max-steps 2000 --no-progress)
 [ -n "$xnli" ] && options+=(--xnli "$xnli")
 if [ "${GPU_STUDY_SIZE:-gpu}" = tiny ]; then
     options+=(--base-steps 6 --max-steps 4 --set model.hidden_size=32 --set model.num_hidden_layers=2 --set model.num_attention_heads=2
@@ -45,22 +50,23 @@ if [ "${GPU_STUDY_SIZE:-gpu}" = tiny ]; then
               --set train.checkpoint_every=4)
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee "$out/device.txt"
-seeds="" status=0
-for seed in 0 1 2; do
-    seeds=${seeds:+$seeds,}$seed
+status=0
+for call in "0 mmlm,mmlm-camlm first" "0 mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full seed-0" \
+            "0,1 mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full seeds-0-1" "0,1,2 mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full seeds-0-1-2"; do
+    read -r seeds arms name <<<"$call"
     left=$((deadline - SECONDS))
     if [ "$left" -lt 30 ]; then
-        echo "stopped before seed $seed: out of time" | tee -a "$out/console.txt"
+        echo "stopped before $name: out of time" | tee -a "$out/console.txt"
         break
     fi
-    echo "== seeds $seeds (at most $left s)" | tee -a "$out/console.txt"
+    echo "== $name: seeds $seeds, arms $arms (at most $left s)" | tee -a "$out/console.txt"
     start=$SECONDS
-    timeout -k 10 "$left" bash -c "$(declare -f ernie_m); python=$python; ernie_m ablation --seeds $seeds $(printf '%q ' "${options[@]}")" \
+    timeout -k 10 "$left" bash -c "$(declare -f ernie_m); python=$python; ernie_m ablation --seeds $seeds --arms $arms $(printf '%q ' "${options[@]}")" \
         >>"$out/console.txt" 2>&1
     status=$?
     echo "exit $status after $((SECONDS - start)) s" | tee -a "$out/console.txt"
     [ "$status" -ne 0 ] && break
-    cp "$study/ablation/ablation.md" "$out/ablation-seeds-$seed.md"
+    cp "$study/ablation/ablation.md" "$out/ablation-$name.md"
     cp "$study/ablation/ablation.png" "$out/ablation.png"
 done
 ls "$out"

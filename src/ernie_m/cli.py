@@ -29,8 +29,8 @@ CorpusOption = Annotated[Optional[Path], typer.Option(help="A corpus built by `e
 XnliFolder = Annotated[Optional[Path], typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too.")]
 TatoebaFolder = Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")]
 ConllFolder = Annotated[Optional[Path], typer.Option(help="A folder of CoNLL NER files (eng.train, eng.testa, *.testb): fine-tune every model on English, score de, es, nl.")]
-BaseSteps = Annotated[int, typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe.")]
-DEMO_BASE_STEPS, ABLATION_BASE_STEPS = 4000, 4000
+BaseSteps = Annotated[Optional[int], typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe [default: 4000].")]
+BASE_STEPS = 4000
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -165,7 +165,7 @@ def card(
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
     config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
-    base_steps: BaseSteps = DEMO_BASE_STEPS,
+    base_steps: BaseSteps = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
     xnli: XnliFolder = None,
@@ -181,7 +181,7 @@ def demo(
 
     with _errors(), _interruptible():
         inputs = _inputs(load_config(config, set_ or []), mono_only, cache, corpus)
-        report = run_demo(inputs, out, base_steps, _scoring(inputs, xnli, tatoeba, conll), progress)
+        report = run_demo(inputs, out, _base_steps(base_steps), _scoring(inputs, xnli, tatoeba, conll), progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
 
 
@@ -192,7 +192,7 @@ def ablation(
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the base and every arm run with each.")] = "0,1,2",
     max_steps: Annotated[int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")] = 3000,
-    base_steps: BaseSteps = ABLATION_BASE_STEPS,
+    base_steps: BaseSteps = None,
     init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk) every arm continues from, instead of a base trained here.")] = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
@@ -218,7 +218,9 @@ def ablation(
         if max_steps < len(loaded.stages):
             raise ErnieMError(f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step")
         inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache, corpus)
-        report = run_ablation(inputs, out, _codes(arms), seed_list, base_steps, _scoring(inputs, xnli, tatoeba, conll), init_from, progress)
+        if init_from is not None and base_steps is not None:
+            raise ErnieMError("--base-steps: with --init-from the given model is the base; no base is trained")
+        report = run_ablation(inputs, out, _codes(arms), seed_list, _base_steps(base_steps), _scoring(inputs, xnli, tatoeba, conll), init_from, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
 
 
@@ -345,10 +347,16 @@ def _inputs(config, mono_only: str | None, cache: Path, corpus: Path | None):
     return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache, corpus=corpus)
 
 
+def _base_steps(given: int | None) -> int:
+    if given is not None and given < 1:
+        raise ErnieMError(f"--base-steps {given}: the base needs at least one step")
+    return BASE_STEPS if given is None else given
+
+
 def _scoring(inputs, xnli: Path | None, tatoeba: Path | None, conll: Path | None):
     """What the demo's and the ablation's runs are scored on; a folder without the files fails before anything is trained."""
     from ernie_m.evaluate import readers
-    from ernie_m.experiments.demo import tatoeba_languages, xnli_languages
+    from ernie_m.experiments.inputs import tatoeba_languages, xnli_languages
     from ernie_m.experiments.scored import CONLL_LANGUAGES, Scoring
 
     for lang in CONLL_LANGUAGES if conll is not None else ():

@@ -56,7 +56,7 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     assert result.exit_code == 0, result.output
     report = (paths / "demo" / "report.md").read_text()
     assert "| de | pairs |" in report and "| it | monolingual text only |" in report and "X->en before" in report
-    assert "| base (MMLM only) | 1 |" in report and "| token overlap (TF-IDF, no model) |" in report
+    assert "| base: MMLM only (where the recipe and the arms start) | 1 |" in report and "| token overlap (TF-IDF), no model |" in report
     assert all((paths / "demo" / name).read_bytes().startswith(PNG) for name in ("losses.png", "alignment.png"))
     scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
     assert scored["training"]["steps"] == 12 and str(paths / "demo" / "report.md") in result.output
@@ -156,7 +156,7 @@ def test_demo_fine_tunes_conll_with_a_learning_rate_chosen_on_english_dev(paths)
     assert list(chosen) == ["3e-05", "0.0001", "0.0003", "0.001"]
     report = (paths / "demo" / "report.md").read_text()
     section = report.split("## Downstream: CoNLL NER")[1].split("##")[0]
-    assert "| en | de | es | nl | transfer | collapsed |" in section and "| base (MMLM only) | 1 |" in section
+    assert "| en | de | es | nl | transfer | collapsed |" in section and "| base: MMLM only (where the recipe and the arms start) | 1 |" in section
     assert f"learning rate {max(chosen, key=chosen.get)} without layer decay" in section
     scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
     assert list(scored["conll"]["scores"]) == ["en", "de", "es", "nl"] and "collapsed" in scored["conll"]
@@ -169,12 +169,12 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
     result = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
     assert result.exit_code == 0, result.output
     runs = json.loads((paths / "ablation" / "ablation.json").read_text())
-    assert list(runs) == ["random initialisation (no pre-training)", "base: MMLM only (where every arm starts)", "MMLM",
+    assert list(runs) == ["random initialisation (no pre-training)", "base: MMLM only (where the recipe and the arms start)", "MMLM",
                           "MMLM+CAMLM, then +BTMLM"]
     assert all(len(seeds) == 2 for seeds in runs.values())
     assert runs["MMLM"][0]["heldout"]["scores"] != runs["MMLM"][1]["heldout"]["scores"]  # the seed reaches the model
     # Each seed's arms continue from that seed's base, trained 6 MMLM steps from its random initialisation.
-    bases = [Path(run["model"]) for run in runs["base: MMLM only (where every arm starts)"]]
+    bases = [Path(run["model"]) for run in runs["base: MMLM only (where the recipe and the arms start)"]]
     assert len(set(bases)) == 2 and all(json.loads((base.parent / "result.json").read_text())["training"]["steps"] == 6 for base in bases)
     for seed, base in enumerate(bases):
         for arm in ("mmlm", "mmlm-camlm-btmlm"):

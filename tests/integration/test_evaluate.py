@@ -85,6 +85,7 @@ def test_xnli_retrieval_on_written_files(tiny_model, tmp_path):
              "--out", str(out), "--layer", "1")
     saved = json.loads((out / "xnli-retrieval-zero-shot.json").read_text())
     assert saved["scores"] == saved["overlap_floor"] == {"de->en": 100.0, "en->de": 100.0}
+    assert saved["sentences"] == {"de": 40} and len(saved["hits"]["de->en"]) == 40  # 10 premises, each once, and 30 hypotheses
     assert "| token overlap (TF-IDF) | 100.0 | 100.0 | 100.0 |" in (out / "xnli-retrieval-zero-shot.md").read_text()
     (data / "dev-de.tsv").write_text(rows + rows.splitlines(keepends=True)[0], encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", "xnli-retrieval", "--model", str(tiny_model), "--data", str(data),

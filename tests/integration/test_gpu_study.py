@@ -28,8 +28,9 @@ def test_gpu_study_at_a_toy_size_writes_a_table_per_finished_seed(tmp_path):
            "PYTHON": sys.executable, "XNLI": str(xnli), "GPU_STUDY_SECONDS": "600"}
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_study.sh")], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
-    tables = sorted(path.name for path in (tmp_path / "out").glob("ablation-seeds-*.md"))
-    assert tables == ["ablation-seeds-0.md", "ablation-seeds-1.md", "ablation-seeds-2.md"]
-    last = (tmp_path / "out" / "ablation-seeds-2.md").read_text()
+    tables = sorted(path.name for path in (tmp_path / "out").glob("ablation-*.md"))
+    assert tables == ["ablation-first.md", "ablation-seed-0.md", "ablation-seeds-0-1-2.md", "ablation-seeds-0-1.md"]
+    assert "| MMLM+TLM |" not in (tmp_path / "out" / "ablation-first.md").read_text()
+    last = (tmp_path / "out" / "ablation-seeds-0-1-2.md").read_text()
     assert "| MMLM | 3 |" in last and "## Real sentences: XNLI's translated sentences" in last
     assert "finished and scored before" in (tmp_path / "out" / "console.txt").read_text()  # seed 0 reused by the next call

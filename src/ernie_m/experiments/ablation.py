@@ -27,7 +27,6 @@ from pathlib import Path
 from ernie_m.config import Config
 from ernie_m.errors import ErnieMError
 from ernie_m.experiments import report
-from ernie_m.experiments.demo import GENERATOR_NOTE
 from ernie_m.experiments.inputs import Inputs, base_config, base_model
 from ernie_m.experiments.scored import HELDOUT, Scoring, choose_conll_lr, finetuning, score_model, score_untrained, train_and_score
 from ernie_m.files import write_atomically
@@ -55,8 +54,6 @@ ARMS = {  # keyed by the name `--arms` takes and the run directory
 # The paper's claims, as (arm, the arm it is compared with): CAMLM against continued MMLM and TLM;
 # BTMLM against the same recipe without it (its claim is about the monolingual-only languages).
 COMPARISONS = (("mmlm-camlm", "mmlm"), ("full", "mmlm"), ("mmlm-camlm", "mmlm-tlm"), ("mmlm-camlm-btmlm", "mmlm-camlm"))
-UNTRAINED = "random initialisation (no pre-training)"
-BASE = "base: MMLM only (where every arm starts)"
 REPORT_FILES = ("ablation.md", "ablation.png", "ablation.json")
 
 
@@ -94,11 +91,11 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         if init_from is None:  # the references: the random initialisation, then the base trained from it
-            results.setdefault(UNTRAINED, []).append(score_untrained(configs[seed], corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", scoring, progress))
+            results.setdefault(report.UNTRAINED, []).append(score_untrained(configs[seed], corpus, tokenizer, out_dir / "untrained" / f"seed-{seed}", scoring, progress))
             scores = base_model(configs[seed], corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
         else:
             scores = score_model(init_from, corpus, out_dir / "base", scoring, progress)
-        results.setdefault(BASE, []).append(scores)
+        results.setdefault(report.BASE, []).append(scores)
     for index, (arm, seed) in enumerate((arm, seed) for arm in arms for seed in seeds):
         log.info("ablation: run %d of %d: %s, seed %d", index + 1, len(arms) * len(seeds), ARMS[arm].label, seed)
         run_dir = out_dir / arm / f"seed-{seed}"
@@ -113,7 +110,7 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
 
 def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: Path | None, results: dict[str, list[dict]],
             scoring: Scoring, conll_dev: dict[str, float]) -> str:
-    model, first = config.model, results[BASE][0]
+    model, first = config.model, results[report.BASE][0]
     groups = report.languages_by_group(first[HELDOUT])
     start = (f"continues from {init_from}" if init_from else
              f"{model.num_hidden_layers} layers, hidden size {model.hidden_size}; continues from the base of its seed "
@@ -126,15 +123,16 @@ def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: 
         f"{', '.join(map(str, seeds))}; same corpus and tokenizer. Pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}.",
     ]
-    for measure in report.measures(first):
+    for measure in report.measures([run for runs in results.values() for run in runs]):
         lines += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], ""]
         if measure not in report.RETRIEVAL:
             lines += [report.downstream_table(results, measure), "", finetuning(scoring, conll_dev)]
             continue
         lines += [report.ablation_table(results, measure), "",
-                  "The paper's comparisons: difference in points, 95% interval of a paired bootstrap over sentences (2,000 resamples):",
+                  "The paper's comparisons: difference in points, mean over seeds, with the 95% interval of a paired bootstrap "
+                  "over sentence pairs (a pair's two directions resampled together):",
                   "", report.comparison_table(results, measure, [(ARMS[a].label, ARMS[b].label) for a, b in COMPARISONS])]
     generator = report.generator_table(results)
     if generator:
-        lines += ["", "## BTMLM's generator", "", GENERATOR_NOTE, "", generator]
+        lines += ["", "## BTMLM's generator", "", report.GENERATOR_NOTE, "", generator]
     return "\n".join([*lines, "", "![ablation](ablation.png)"]) + "\n"

@@ -16,9 +16,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ernie_m.errors import ErnieMError
-from ernie_m.evaluate import readers
-from ernie_m.evaluate.tasks import LANGUAGES
 from ernie_m.experiments import report
 from ernie_m.experiments.inputs import Inputs, base_config, base_model
 from ernie_m.experiments.scored import Scoring, choose_conll_lr, finetuning, score_untrained, train_and_score
@@ -28,10 +25,7 @@ from ernie_m.train.run import LOSSES_OVER
 log = logging.getLogger(__name__)
 
 REPORT_FILES = ("report.md", "losses.png", "alignment.png", "generator.png")
-GENERATOR_NOTE = ("BTMLM's step 1 run on 16 held-out dev pairs a language (X -> en) at every logged step, decoded as "
-                  "training decodes it; last logged values. A generator that copies its source or emits the most "
-                  "frequent pieces gives step 2 nothing to translate from.")
-UNTRAINED, BASE, TRAINED = "random initialisation", "base (MMLM only)", "the demo's model (base + recipe)"
+TRAINED = "the demo's model (base + recipe)"
 
 
 def run_demo(inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = Scoring(), progress: bool = True) -> Path:
@@ -44,42 +38,16 @@ def run_demo(inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = 
     base = base_config(inputs.config, inputs.config.train.seed, base_steps)
     base_dir, _ = base_model(base, corpus, tokenizer, inputs.cache_dir, Scoring(), progress)
     scoring, conll_dev = choose_conll_lr(scoring, base_dir, out_dir / "conll-lr.json", progress)
-    runs = {UNTRAINED: score_untrained(base, corpus, tokenizer, out_dir / "untrained", scoring, progress)}
-    runs[BASE] = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
+    runs = {report.UNTRAINED: score_untrained(base, corpus, tokenizer, out_dir / "untrained", scoring, progress)}
+    runs[report.BASE] = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
     runs[TRAINED] = train_and_score(inputs.config, corpus, None, out_dir / "pretrain", scoring, progress, init_from=base_dir)
     report.loss_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "losses.png")
     if runs[TRAINED]["training"].get("generator"):
         report.generator_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "generator.png")
-    report.alignment_chart(runs[TRAINED]["heldout"], out_dir / "alignment.png", runs[BASE]["heldout"])
+    report.alignment_chart(runs[TRAINED]["heldout"], out_dir / "alignment.png", runs[report.BASE]["heldout"])
     text = _report(inputs, corpus, base_steps, runs, finetuning(scoring, conll_dev))
     write_atomically(out_dir / "report.md", lambda p: p.write_text(text, encoding="utf-8"))
     return out_dir / "report.md"
-
-
-def tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
-    """The run's languages that have Tatoeba files in `data_dir`; an error when none has."""
-    return _present(inputs, "tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3])
-
-
-def xnli_languages(inputs: Inputs, data_dir: Path, split: str) -> tuple[str, ...]:
-    """The run's languages that have XNLI `split` files in `data_dir` (English's too); an error when none has."""
-    readers.task_files("xnli", data_dir, split, "en")  # names what it looked for when absent
-    return _present(inputs, "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]])
-
-
-def _present(inputs: Inputs, task: str, data_dir: Path, split: str, languages: list[str]) -> tuple[str, ...]:
-    present = tuple(lang for lang in languages if _has_files(task, data_dir, split, lang))
-    if not present:
-        raise ErnieMError(f"{data_dir}: no {task} {split} files for the run's languages ({', '.join(languages) or 'none of them is in the task'})")
-    return present
-
-
-def _has_files(task: str, data_dir: Path, split: str, lang: str) -> bool:
-    try:
-        readers.task_files(task, data_dir, split, lang)
-    except ErnieMError:
-        return False
-    return True
 
 
 def _report(inputs: Inputs, corpus: Path, base_steps: int, runs: dict[str, dict], conll_note: str) -> str:
@@ -99,7 +67,7 @@ def _report(inputs: Inputs, corpus: Path, base_steps: int, runs: dict[str, dict]
         f"- corpus: `{corpus}`; pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}",
     ]
-    for measure in report.measures(result):
+    for measure in report.measures(list(runs.values())):
         if measure not in report.RETRIEVAL:
             table = report.downstream_table({label: [run] for label, run in runs.items()}, measure)
             sections += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "", table, "", conll_note]
@@ -108,11 +76,11 @@ def _report(inputs: Inputs, corpus: Path, base_steps: int, runs: dict[str, dict]
             "", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "",
             report.ablation_table({label: [run] for label, run in runs.items()}, measure), "",
             "Per language (\"before\": the base, where the recipe started):", "",
-            report.alignment_table(result[measure], runs[BASE][measure]),
+            report.alignment_table(result[measure], runs[report.BASE][measure]),
         ]
     sections += ["", "![alignment per language on the held-out pairs](alignment.png)", "",
                  "## Loss per objective", "", "![loss per objective](losses.png)"]
     if result["training"].get("generator"):
-        sections += ["", "## BTMLM's generator", "", GENERATOR_NOTE, "", report.generator_table({TRAINED: [result]}), "",
+        sections += ["", "## BTMLM's generator", "", report.GENERATOR_NOTE, "", report.generator_table({TRAINED: [result]}), "",
                      "![the generator over the steps](generator.png)"]
     return "\n".join(sections) + "\n"

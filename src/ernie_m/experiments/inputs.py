@@ -27,7 +27,9 @@ from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, catalog_files, catalog_hel
 from ernie_m.data.languages import normalize_language
 from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.experiments.scored import Scoring, train_and_score
+from ernie_m.evaluate import readers
+from ernie_m.evaluate.tasks import LANGUAGES
+from ernie_m.experiments.scored import Scoring, corpus_identity, train_and_score
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class Inputs:
         """The languages besides English that the runs are trained and scored on."""
         if self.corpus is not None:
             return [lang for lang in read_manifest(self.corpus)["languages"] if lang != "en"]
-        return [*self.config.data.languages, *self.mono_only]
+        return [normalize_language(code) for code in (*self.config.data.languages, *self.mono_only)]
 
     def prepare(self) -> tuple[Path, Path]:
         """The cached corpus and tokenizer (built on first use). The held-out split does not depend on
@@ -94,7 +96,7 @@ def catalog_corpus(options: BuildOptions, cache_dir: Path, min_train: int) -> Pa
 
 def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache_dir: Path) -> Path:
     """A tokenizer trained on the corpus's training split, once per corpus and settings."""
-    path = Path(cache_dir) / f"tokenizer-{_key({'corpus': Path(corpus_dir).name, 'config': asdict(config), 'seed': seed})}"
+    path = Path(cache_dir) / f"tokenizer-{_key({'corpus': corpus_identity(corpus_dir), 'config': asdict(config), 'seed': seed})}"
     if path.is_dir():
         log.info("tokenizer: reusing %s", path)
         return path
@@ -113,9 +115,35 @@ def base_config(config: Config, seed: int, steps: int) -> Config:
 def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
     """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
     CACHE/base-<key>/) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
-    key = _key({"corpus": Path(corpus).name, "tokenizer": Path(tokenizer).name, "config": config.to_dict()})
+    key = _key({"corpus": corpus_identity(corpus), "tokenizer": Path(tokenizer).name, "config": config.to_dict()})
     run_dir = Path(cache_dir) / f"base-{key}"
     return run_dir / "model", train_and_score(config, corpus, tokenizer, run_dir, scoring, progress)
+
+
+def tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
+    """The run's languages that have Tatoeba files in `data_dir`; an error when none has."""
+    return _present(inputs, "tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3])
+
+
+def xnli_languages(inputs: Inputs, data_dir: Path, split: str) -> tuple[str, ...]:
+    """The run's languages that have XNLI `split` files in `data_dir` (English's too); an error when none has."""
+    readers.task_files("xnli", data_dir, split, "en")  # names what it looked for when absent
+    return _present(inputs, "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]])
+
+
+def _present(inputs: Inputs, task: str, data_dir: Path, split: str, languages: list[str]) -> tuple[str, ...]:
+    present = tuple(lang for lang in languages if _has_files(task, data_dir, split, lang))
+    if not present:
+        raise ErnieMError(f"{data_dir}: no {task} {split} files for the run's languages ({', '.join(languages) or 'none of them is in the task'})")
+    return present
+
+
+def _has_files(task: str, data_dir: Path, split: str, lang: str) -> bool:
+    try:
+        readers.task_files(task, data_dir, split, lang)
+    except ErnieMError:
+        return False
+    return True
 
 
 def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:

@@ -10,6 +10,9 @@ import json
 import statistics
 from pathlib import Path
 
+from ernie_m.evaluate.report import OVERLAP_LABEL
+from ernie_m.train.run import FREQUENT_PIECES, WATCHED_PER_LANGUAGE
+
 GROUPS = ("parallel", "monolingual-only")
 DIRECTIONS = ("{}->en", "en->{}")  # retrieval X->en and en->X, formatted with the language
 MEASURE_TITLES = {
@@ -22,18 +25,20 @@ RETRIEVAL = ("heldout", "xnli-retrieval", "tatoeba")
 MEASURE_NOTES = {
     "heldout": "Retrieval accuracy (%) on each language's held-out test pairs (software strings, never trained on), "
                "mean of X->en and en->X over each group's languages.",
-    "xnli-retrieval": "Retrieval accuracy (%) among XNLI's distinct premises and hypotheses, the same sentences in every "
-                      "language, mean of X->en and en->X over each group's languages.",
+    "xnli-retrieval": "Retrieval accuracy (%) among XNLI's distinct premises and hypotheses (translations of the same "
+                      "sentences in every language; 3,320 a language on dev), mean of X->en and en->X over each group's languages.",
     "tatoeba": "Retrieval accuracy (%) on Tatoeba's 1,000 sentence pairs a language, mean of X->en and en->X.",
     "conll": "Entity F1 (seqeval) on each language's test file after fine-tuning on English only (the paper's "
              "cross-lingual transfer); transfer = mean of de, es, nl.",
 }
-OVERLAP = "token overlap (TF-IDF, no model)"
+OVERLAP = f"{OVERLAP_LABEL}, no model"
+UNTRAINED = "random initialisation (no pre-training)"
+BASE = "base: MMLM only (where the recipe and the arms start)"
 
 
-def measures(run: dict) -> list[str]:
-    """The measures a run's result holds, in the order of MEASURE_TITLES."""
-    return [name for name in MEASURE_TITLES if name in run]
+def measures(runs: list[dict]) -> list[str]:
+    """The measures that every run's result holds, in the order of MEASURE_TITLES."""
+    return [name for name in MEASURE_TITLES if all(name in run for run in runs)]
 
 
 def overlap_floor(measured: dict) -> dict:
@@ -79,7 +84,7 @@ def alignment_table(result: dict, before: dict | None = None) -> str:
 def ablation_table(results: dict[str, list[dict]], measure: str) -> str:
     """Markdown: one row per arm, each group's mean over seeds with its range (on `measure`), and the
     trainer's tokens/s; last, the token-overlap floor of the same pairs."""
-    lines = ["| arm | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
+    lines = ["| model | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
     for arm, runs in results.items():
         cells = []
         for values in _group_values([run[measure] for run in runs]).values():
@@ -99,7 +104,7 @@ def downstream_table(results: dict[str, list[dict]], measure: str) -> str:
     languages = list(first["scores"])
     others = [lang for lang in languages if lang != "en"]
     titles = [f"{lang} (monolingual-only)" if lang in first["mono_only"] else lang for lang in languages]
-    lines = ["| arm | seeds | " + " | ".join(titles) + " | transfer | collapsed |", "|---|---:|" + "---:|" * (len(languages) + 2)]
+    lines = ["| model | seeds | " + " | ".join(titles) + " | transfer | collapsed |", "|---|---:|" + "---:|" * (len(languages) + 2)]
     for arm, runs in results.items():
         measured = [run[measure] for run in runs]
         cells = [_mean_and_range([m["scores"][lang] for m in measured]) for lang in languages]
@@ -111,8 +116,8 @@ def downstream_table(results: dict[str, list[dict]], measure: str) -> str:
 
 def comparison_table(results: dict[str, list[dict]], measure: str, comparisons: list[tuple[str, str]]) -> str:
     """Markdown: for each (arm, other arm) present in `results`, the difference in retrieval accuracy
-    (points) per group of languages with its 95% interval from a paired bootstrap over sentences
-    (both directions), each sentence's outcome averaged over the seeds."""
+    (points) per group of languages with its 95% interval from a paired bootstrap over sentence pairs
+    (a pair's two directions resampled together), each outcome averaged over the seeds."""
     from ernie_m.evaluate.metrics import paired_bootstrap
 
     lines = ["| comparison | " + " | ".join(f"{group} languages: difference (95% interval)" for group in GROUPS) + " |",
@@ -133,17 +138,21 @@ def comparison_table(results: dict[str, list[dict]], measure: str, comparisons: 
 
 
 def _sentence_outcomes(runs: list[dict], measure: str, group: str):
-    """(N,) each retrieved sentence's hit rate over the runs (seeds), over the group's languages and
-    both directions; None when the group has no languages or the runs no recorded hits."""
+    """(N,) for each sentence pair of the group's languages, its hit rate over both directions and the
+    runs (seeds); None when the group has no languages or the runs no recorded hits."""
     import numpy as np
 
     measured = [run[measure] for run in runs]
     languages = languages_by_group(measured[0])[group]
     if not languages or any("hits" not in result for result in measured):
         return None
-    keys = [direction.format(lang) for lang in languages for direction in DIRECTIONS]
-    per_run = [np.array([bit == "1" for key in keys for bit in result["hits"][key]], dtype=np.float64) for result in measured]
-    return np.mean(per_run, axis=0)
+
+    def hits(result: dict, key: str) -> np.ndarray:
+        return np.array([bit == "1" for bit in result["hits"][key]], dtype=np.float64)
+
+    per_pair = [np.concatenate([(hits(result, f"{lang}->en") + hits(result, f"en->{lang}")) / 2 for lang in languages])
+                for result in measured]
+    return np.mean(per_pair, axis=0)
 
 
 def _mean_and_range(values: list[float]) -> str:
@@ -155,9 +164,12 @@ def _mean_and_range(values: list[float]) -> str:
 
 GENERATOR_LABELS = {
     "bt/copied": "pieces copied from the source (%)",
-    "bt/frequent": "pieces among the 10 most frequent (%)",
+    "bt/frequent": f"pieces among the {FREQUENT_PIECES} most frequent (%)",
     "bt/overlap_f1": "piece-overlap F1 with the reference (%)",
 }
+GENERATOR_NOTE = (f"BTMLM's step 1 run on {WATCHED_PER_LANGUAGE} held-out dev pairs a language (X -> en) at every logged step, "
+                  "decoded as training decodes it; last logged values. A generator that copies its source or emits the most "
+                  "frequent pieces gives step 2 nothing to translate from.")
 
 
 def loss_chart(log_file: Path, png: Path) -> None:
@@ -190,7 +202,7 @@ def _log_chart(log_file: Path, png: Path, prefix: str, ylabel: str, title: str) 
 
 def generator_table(results: dict[str, list[dict]]) -> str:
     """Markdown: the last logged generator figures of each arm that watched it, mean over seeds."""
-    lines = ["| arm | " + " | ".join(GENERATOR_LABELS.values()) + " |", "|---|" + "---:|" * len(GENERATOR_LABELS)]
+    lines = ["| model | " + " | ".join(GENERATOR_LABELS.values()) + " |", "|---|" + "---:|" * len(GENERATOR_LABELS)]
     for arm, runs in results.items():
         watched = [run["training"].get("generator") for run in runs if run["training"].get("generator")]
         if watched:
@@ -223,7 +235,7 @@ def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
     """A panel per measure: per arm, each group's mean over seeds with the seeds' range as the error
     bar, and the token-overlap floor as a dashed line per group."""
     arms = list(results)
-    shown = [measure for measure in measures(next(iter(results.values()))[0]) if measure in RETRIEVAL]
+    shown = [measure for measure in measures([run for runs in results.values() for run in runs]) if measure in RETRIEVAL]
     plt, fig, axes = _figure(max(6, 1.3 * len(arms) + 2), 4 * len(shown), rows=len(shown))
     for ax, measure in zip(axes, shown):
         values = {arm: _group_values([run[measure] for run in runs]) for arm, runs in results.items()}

@@ -12,8 +12,10 @@ is finished and scored, so an interrupted run is never reported as if it were fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field, replace
@@ -106,7 +108,7 @@ def choose_conll_lr(scoring: Scoring, model_dir: Path, out_file: Path, progress:
         saved = {"key": key, "dev_f1": dev}
         out_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(out_file, lambda p: p.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8"))
-    best = max(saved["dev_f1"], key=saved["dev_f1"].get)
+    best = max(saved["dev_f1"], key=lambda lr: (saved["dev_f1"][lr], float(lr)))  # a tie (all collapsed: 0.0) goes to the larger rate
     return replace(scoring, conll_finetune=replace(scoring.conll_finetune, lr=float(best))), saved["dev_f1"]
 
 
@@ -114,8 +116,22 @@ def finetuning(scoring: Scoring, dev_f1: dict[str, float]) -> str:
     """How CoNLL was fine-tuned, and the English dev F1 of each learning rate tried (`choose_conll_lr`)."""
     tried = ", ".join(f"{lr}: {f1:.1f}" for lr, f1 in dev_f1.items())
     ft = scoring.conll_finetune
-    return (f"Fine-tuned {ft.epochs} epochs on {scoring.conll_train_examples or 'all'} English training sentences, batch {ft.batch_size}, "
-            f"learning rate {ft.lr:g} without layer decay, chosen on English dev with the (first seed's) base (dev F1 by rate: {tried}).")
+    text = (f"Fine-tuned {ft.epochs} epochs on {scoring.conll_train_examples or 'all'} English training sentences, batch {ft.batch_size}, "
+            f"learning rate {ft.lr:g} without layer decay, chosen on English dev with the starting model of the arms (dev F1 by rate: {tried}).")
+    if dev_f1 and max(dev_f1.values()) == 0:
+        text += " Every rate collapsed on English dev (F1 0.0): the CoNLL scores below say nothing about the models."
+    return text
+
+
+def corpus_identity(corpus: Path) -> str:
+    """What caches and results name a corpus by. A catalog corpus of the cache goes by its name
+    (`corpus-<key>`: the key already hashes what it is made from); any other by its name and a hash
+    of its manifest, so that another corpus of the same name, or one rebuilt in place from other
+    sources, gets its own tokenizer, base and results."""
+    name = Path(corpus).name
+    if re.fullmatch(r"corpus-[0-9a-f]{12}", name):
+        return name
+    return f"{name}-{hashlib.blake2b((Path(corpus) / 'manifest.json').read_bytes(), digest_size=6).hexdigest()}"
 
 
 def train_and_score(config: Config, corpus: Path, tokenizer: Path | None, out_dir: Path, scoring: Scoring = Scoring(),
@@ -125,7 +141,7 @@ def train_and_score(config: Config, corpus: Path, tokenizer: Path | None, out_di
     settings = RunSettings(config, Path(corpus).resolve(), init_from and Path(init_from).resolve(),
                            None if init_from else Path(tokenizer).resolve())
     out_dir = Path(out_dir)
-    resume, earlier = _earlier(settings, out_dir)
+    resume, earlier = _earlier(settings, out_dir, corpus)
     model_dir = out_dir / "model"
     if earlier is None:
         model_dir = pretrain(None if resume else settings, out_dir, resume=resume, progress=progress)
@@ -139,7 +155,7 @@ def score_untrained(config: Config, corpus: Path, tokenizer: Path, out_dir: Path
     before its first step: the random initialisation, a floor for pre-training."""
     settings = RunSettings(config, Path(corpus).resolve(), None, Path(tokenizer).resolve())
     out_dir = Path(out_dir)
-    _, earlier = _earlier(settings, out_dir)
+    _, earlier = _earlier(settings, out_dir, corpus)
     if earlier is None:
         shutil.rmtree(out_dir, ignore_errors=True)  # a model saved without its result: save it again
         loaded = load_tokenizer(tokenizer)
@@ -153,7 +169,7 @@ def score_model(model_dir: Path, corpus: Path, out_dir: Path, scoring: Scoring =
     OUT/result.json and reused while the model's path stays the same."""
     model_dir, result_file = Path(model_dir).resolve(), Path(out_dir) / "result.json"
     earlier = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else None
-    if earlier is not None and earlier.get("model") != str(model_dir):
+    if earlier is not None and (earlier.get("model") != str(model_dir) or earlier.get("corpus") != corpus_identity(corpus)):
         earlier = None
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return _scored(Path(corpus).resolve(), model_dir, NOT_TRAINED, scoring, progress, Path(out_dir), earlier)
@@ -172,12 +188,15 @@ def training_summary(log_file: Path) -> dict:
     }
 
 
-def _earlier(settings: RunSettings, out_dir: Path) -> tuple[bool, dict | None]:
-    """(whether OUT holds a run with these settings, its result if it was finished and scored);
-    a run with other settings is removed."""
+def _earlier(settings: RunSettings, out_dir: Path, corpus: Path) -> tuple[bool, dict | None]:
+    """(whether OUT holds a run with these settings on this corpus, its result if it was finished
+    and scored); a run with other settings, or on a corpus rebuilt in place, is removed."""
     same = _saved_settings(out_dir / "run.yaml") == settings
     if same and (out_dir / "result.json").is_file():
-        return True, json.loads((out_dir / "result.json").read_text(encoding="utf-8"))
+        result = json.loads((out_dir / "result.json").read_text(encoding="utf-8"))
+        same = "corpus" not in result or result["corpus"] == corpus_identity(corpus)  # older results name no corpus
+        if same:
+            return True, result
     if not same and out_dir.exists():
         log.info("%s: holds a run with other settings; starting it over", out_dir)
         shutil.rmtree(out_dir)
@@ -196,10 +215,13 @@ def _saved_settings(path: Path) -> RunSettings | None:
 def _scored(corpus: Path, model_dir: Path, training: dict, scoring: Scoring, progress: bool, out_dir: Path,
             earlier: dict | None) -> dict:
     """`model_dir` scored on every measure of `scoring`, reusing the results in `earlier` that were
-    measured the same way; OUT/result.json written when anything was scored."""
+    measured the same way; OUT/result.json written when anything was scored. Measures of `earlier`
+    not asked for now are kept (the demo and the ablation share the base, each with its measures)."""
     earlier = earlier or {}
     keys, measured_with = scoring.keys(), earlier.get("measured_with", {})
-    result = {"model": str(Path(model_dir).resolve()), "training": training, "measured_with": keys}
+    kept = {name: earlier[name] for name in measured_with if name not in keys and name in earlier}
+    result = {"model": str(Path(model_dir).resolve()), "corpus": corpus_identity(corpus), "training": training,
+              "measured_with": {**{name: measured_with[name] for name in kept}, **keys}, **kept}
     wanted = scoring.measures(model_dir, corpus, progress)
     missing = [name for name in wanted if measured_with.get(name) != keys[name] or name not in earlier]
     if not missing:
