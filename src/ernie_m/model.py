@@ -136,9 +136,9 @@ def load_model(path: Path, languages: list[str], attn_implementation: str = "sdp
     return ErnieM(mlm)
 
 
-def check_loaded(path: Path, loading_info: dict, optional: str | None = None) -> list[str]:
+def check_loaded(path: Path, loading_info: dict, optional: str | tuple[str, ...] | None = None) -> list[str]:
     """Weights that from_pretrained found missing (it would leave them random): an error, except those
-    under the `optional` prefix, which are returned."""
+    under the `optional` prefix (or prefixes), which are returned."""
     missing = sorted(loading_info.get("missing_keys", ()))
     required = [name for name in missing if not (optional and name.startswith(optional))]
     if required:

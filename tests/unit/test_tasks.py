@@ -15,3 +15,19 @@ def test_a_collapsed_language_is_named_in_the_result_the_log_and_the_table(caplo
     assert "every prediction is one class for de (O)" in caplog.text
     assert "collapsed to one class for de (every prediction 'O')" in language_table(marked)
     assert _with_collapse({**result}, {"en": ["O", "B-PER"], "de": ["I-LOC", "O"]})["collapsed"] == {}
+
+
+def test_max_length_is_lowered_to_the_models_positions(tmp_path, caplog):
+    """A tiny export has max_length + 2 positions: fine-tuning at the default 128 would index past them."""
+    import json
+    from pathlib import Path
+
+    from ernie_m.evaluate.tasks import EvalSettings, within_positions
+
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 66}))
+    settings = EvalSettings(task="conll", model_dir=tmp_path, data_dir=Path("data"))
+    with caplog.at_level(logging.WARNING):
+        assert within_positions(settings).finetune.max_length == 64
+    assert "longer than the model's 66 positions hold; using 64" in caplog.text
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 514}))
+    assert within_positions(settings) is settings

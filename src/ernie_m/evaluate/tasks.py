@@ -108,7 +108,7 @@ def classification(settings: EvalSettings) -> dict:
     tokenizer = _tokenizer(settings.model_dir)
     length = settings.finetune.max_length
     train = _training_examples(settings, languages, read)
-    model = AutoModelForSequenceClassification.from_pretrained(settings.model_dir, num_labels=len(labels))
+    model = _with_new_head(AutoModelForSequenceClassification, settings.model_dir, num_labels=len(labels))
     dev = pair_features(tokenizer, read(settings.dev_split, "en"), length)
 
     def predict(model, features: list[dict]) -> list[int]:
@@ -140,7 +140,7 @@ def ner(settings: EvalSettings) -> dict:
     tags = sorted({tag for sentence in train for tag in sentence.tags} | {"O"})
     tag_ids = {tag: i for i, tag in enumerate(tags)}
     length = settings.finetune.max_length
-    model = AutoModelForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(tags))
+    model = _with_new_head(AutoModelForTokenClassification, settings.model_dir, num_labels=len(tags))
 
     def predict(model, sentences) -> list[list[str]]:
         known = [_known_tags(s, tag_ids) for s in sentences]
@@ -184,7 +184,7 @@ def mlqa(settings: EvalSettings) -> dict:
 
     train = _training_examples(settings, languages, read)
     dev = read(settings.dev_split, "en")
-    model = AutoModelForQuestionAnswering.from_pretrained(settings.model_dir)
+    model = _with_new_head(AutoModelForQuestionAnswering, settings.model_dir)
     model, dev_scores = finetune(model, qa.train_features(tokenizer, train, length), lambda m: score(m, dev, "en")["f1"],
                                  settings.finetune, pad, settings.progress, settings.checkpoint)
     results = {lang: score(model, read(settings.test_split, lang), lang) for lang in languages}
@@ -304,7 +304,21 @@ def check_task(task: str, setting: str) -> None:
 def run_task(settings: EvalSettings) -> dict:
     check_task(settings.task, settings.setting)
     check_model_directory(settings.model_dir)  # an unconverted ERNIE-M is named with the command that converts it
-    return TASKS[settings.task](settings)
+    return TASKS[settings.task](within_positions(settings))
+
+
+def within_positions(settings: EvalSettings) -> EvalSettings:
+    """`settings` with max_length lowered to what the model's position table holds (XLM-R numbers
+    positions from 2, so P positions hold P - 2 tokens), saying so; a longer input would crash."""
+    import json
+
+    config = json.loads((Path(settings.model_dir) / "config.json").read_text(encoding="utf-8"))
+    limit = config.get("max_position_embeddings", 514) - 2
+    if settings.finetune.max_length <= limit:
+        return settings
+    log.warning("%s: --max-length %d is longer than the model's %d positions hold; using %d", settings.model_dir,
+                settings.finetune.max_length, limit + 2, limit)
+    return replace(settings, finetune=replace(settings.finetune, max_length=limit))
 
 
 def _training_examples(settings: EvalSettings, languages: tuple[str, ...], read) -> list:
@@ -320,6 +334,20 @@ def _training_examples(settings: EvalSettings, languages: tuple[str, ...], read)
 def _known_tags(sentence: readers.TaggedSentence, tag_ids: dict[str, int]) -> readers.TaggedSentence:
     """Tags the training data never had are scored as they are, but fed to the model as "O"."""
     return readers.TaggedSentence(sentence.tokens, tuple(tag if tag in tag_ids else "O" for tag in sentence.tags))
+
+
+def _with_new_head(auto_class, model_dir: Path, **options):
+    """The encoder of `model_dir` under a new task head. transformers' load report (the MLM head left
+    out, the task head new: expected every time) is silenced; encoder weights missing are an error."""
+    from ernie_m.model import check_loaded, quiet_transformers
+
+    with quiet_transformers():
+        model, info = auto_class.from_pretrained(model_dir, output_loading_info=True, **options)
+    check_loaded(model_dir, info, optional=_HEADS)
+    return model
+
+
+_HEADS = ("classifier.", "qa_outputs.", "roberta.pooler.")  # new at fine-tuning; the pooler when a checkpoint has none
 
 
 def _tokenizer(model_dir: Path):
