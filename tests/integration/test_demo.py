@@ -190,3 +190,16 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
 
     refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
     assert refused.exit_code == 2 and "tlm-only" in refused.stderr
+
+    # --init-from: a model on disk (here the first seed's base; XLM-R for a user) is every seed's base and the reference row.
+    given = bases[0]
+    common = ["ablation", "--config", str(paths / "tiny.yaml"), "--out", str(paths / "from-given"), "--cache", str(paths / "cache"),
+              "--mono-only", "it", "--seeds", "0,1", "--max-steps", "4", "--arms", "mmlm", "--init-from", str(given), "--no-progress"]
+    result = CliRunner().invoke(app, common)
+    assert result.exit_code == 0, result.output
+    runs = json.loads((paths / "from-given" / "ablation.json").read_text())
+    assert list(runs) == ["the --init-from model (where the arms start)", "MMLM"]
+    assert [run["model"] for run in runs["the --init-from model (where the arms start)"]] == [str(given)] * 2
+    assert all(RunSettings.load(paths / "from-given" / "mmlm" / f"seed-{seed}" / "run.yaml").init_from == given for seed in (0, 1))
+    refused = CliRunner().invoke(app, [*common, "--base-steps", "5"])
+    assert refused.exit_code == 2 and "--base-steps: with --init-from the given model is the base" in refused.stderr

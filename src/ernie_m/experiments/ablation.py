@@ -95,7 +95,7 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
             scores = base_model(configs[seed], corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
         else:
             scores = score_model(init_from, corpus, out_dir / "base", scoring, progress)
-        results.setdefault(report.BASE, []).append(scores)
+        results.setdefault(report.GIVEN if init_from else report.BASE, []).append(scores)
     for index, (arm, seed) in enumerate((arm, seed) for arm in arms for seed in seeds):
         log.info("ablation: run %d of %d: %s, seed %d", index + 1, len(arms) * len(seeds), ARMS[arm].label, seed)
         run_dir = out_dir / arm / f"seed-{seed}"
@@ -110,7 +110,7 @@ def run_ablation(inputs: Inputs, out_dir: Path, arms: tuple[str, ...], seeds: tu
 
 def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: Path | None, results: dict[str, list[dict]],
             scoring: Scoring, conll_dev: dict[str, float]) -> str:
-    model, first = config.model, results[report.BASE][0]
+    model, first = config.model, next(iter(results.values()))[0]
     groups = report.languages_by_group(first[HELDOUT])
     start = (f"continues from {init_from}" if init_from else
              f"{model.num_hidden_layers} layers, hidden size {model.hidden_size}; continues from the base of its seed "

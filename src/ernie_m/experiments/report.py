@@ -34,6 +34,7 @@ MEASURE_NOTES = {
 OVERLAP = f"{OVERLAP_LABEL}, no model"
 UNTRAINED = "random initialisation (no pre-training)"
 BASE = "base: MMLM only (where the recipe and the arms start)"
+GIVEN = "the --init-from model (where the arms start)"
 
 
 def measures(runs: list[dict]) -> list[str]:
