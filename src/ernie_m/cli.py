@@ -41,7 +41,7 @@ def _codes(text: str | None) -> tuple[str, ...]:
 def corpus_build(
     out: Annotated[Path, typer.Option(help="New directory for the corpus (never overwritten).")],
     languages: Annotated[str, typer.Option(help="Catalog languages, comma-separated, or 'all'; '' for none.")] = "all",
-    user: Annotated[Optional[list[Path]], typer.Option(help="A directory of your own files (see README); repeatable.")] = None,
+    user: Annotated[Optional[list[Path]], typer.Option(help="A directory of your own files (layout: docs/usage.md, Corpora); repeatable.")] = None,
     debian_package: Annotated[Optional[list[str]], typer.Option(help="Extra translations from Debian: 'libreoffice-help'.")] = None,
     mono_only: Annotated[str, typer.Option(help="Languages to keep monolingual only (their pairs withheld), comma-separated.")] = "",
     dev: Annotated[int, typer.Option(help="Held-out dev pairs per language.")] = 500,

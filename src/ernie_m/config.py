@@ -1,6 +1,6 @@
 """One typed config tree: loaded once from YAML plus `section.key=value` overrides, validated, frozen.
 
-Every default that the paper leaves open is named here and documented in the README
+Every default that the paper leaves open is named here and documented in docs/method.md
 (see `docs/method.md` in the team's shared notes for where each comes from).
 """
 
