@@ -118,6 +118,8 @@ def pretrain(
 
     with _errors():
         settings = None
+        if stop_at is not None and stop_at < 1:
+            raise ErnieMError(f"--stop-at {stop_at}: the step to stop after must be at least 1")
         if resume:
             if config or corpus or init_from or tokenizer or set_ or max_steps is not None:
                 raise ErnieMError("--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, --init-from, --tokenizer, --set, --max-steps")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -245,9 +246,38 @@ def _coerce(hint, value, where: str):
     return value
 
 
+def _numbers(value, where: str):
+    """Every number in a config tree, with its dotted name (stage weights included)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _numbers(inner, f"{where}.{key}" if where else key)
+    elif isinstance(value, (list, tuple)):
+        for i, inner in enumerate(value):
+            yield from _numbers(inner, f"{where}[{i}]")
+    elif isinstance(value, float):
+        yield where, value
+
+
 def _validate(config: Config) -> None:
-    obj, train, data = config.objectives, config.train, config.data
+    for where, value in _numbers(config.to_dict(), ""):
+        if not math.isfinite(value):
+            raise ErnieMError(f"config: {where} must be a finite number, got {value}")
+    obj, train, data, model = config.objectives, config.train, config.data, config.model
     checks = [
+        (min(model.hidden_size, model.num_hidden_layers, model.num_attention_heads, model.intermediate_size) >= 1,
+         "model sizes (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size) must be >= 1"),
+        (model.hidden_size % max(model.num_attention_heads, 1) == 0,
+         f"model.hidden_size {model.hidden_size} must be divisible by model.num_attention_heads {model.num_attention_heads}"),
+        (0 <= model.hidden_dropout_prob < 1 and 0 <= model.attention_probs_dropout_prob < 1,
+         "model.hidden_dropout_prob and attention_probs_dropout_prob must be in [0, 1)"),
+        (all(0 <= beta < 1 for beta in train.betas), f"train.betas must both be in [0, 1), got {list(train.betas)}"),
+        (train.max_grad_norm > 0 and train.weight_decay >= 0, "train.max_grad_norm must be positive and train.weight_decay >= 0"),
+        (0 <= obj.mask_token_prob <= 1 and 0 <= obj.random_token_prob <= 1,
+         "objectives.mask_token_prob and random_token_prob must be in [0, 1]"),
+        (config.tokenizer.vocab_size >= 16 and config.tokenizer.max_sentences >= 1,
+         "tokenizer.vocab_size must be >= 16 and tokenizer.max_sentences >= 1"),
+        (train.seed >= 0 and data.tokenize_workers >= 0, "train.seed and data.tokenize_workers must be >= 0"),
+        (data.max_pairs_per_language is None or data.max_pairs_per_language >= 1, "data.max_pairs_per_language must be >= 1 (or null: all)"),
         (obj.pair_positions in ("restart", "continuous"), "objectives.pair_positions must be restart or continuous"),
         (obj.bt_decoding in ("argmax", "sample"), "objectives.bt_decoding must be argmax or sample"),
         (0 < obj.mask_prob < 1, "objectives.mask_prob must be between 0 and 1"),

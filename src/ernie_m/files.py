@@ -28,3 +28,15 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
     os.replace(partial, path)
+
+
+def copy_directory(source: Path, final: Path) -> None:
+    """Copy the directory `source` to `final` through a staging copy beside it, so that a kill
+    during the copy leaves no half-copied `final`."""
+    staging = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        shutil.copytree(source, staging)
+        replace_directory(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -24,6 +24,19 @@ def test_overrides_are_typed():
     ("train.keep_checkpoints=0", "keep_checkpoints"),
     ("objectives.bt_temperature=0", "bt_temperature"),
     ("stages=[{name: a, steps: 5, objectives: {mmlm: 1, tlm: -1}}]", "weights >= 0"),
+    ("train.lr=.inf", "train.lr must be a finite number"),
+    ("train.max_grad_norm=.nan", "train.max_grad_norm must be a finite number"),
+    ("stages=[{name: a, steps: 5, objectives: {mmlm: .inf}}]", r"stages\[0\]\.objectives\.mmlm must be a finite"),
+    ("train.betas=[1.5, 2]", "train.betas must both be in"),
+    ("train.betas=[0.9, -0.1]", "train.betas must both be in"),
+    ("train.max_grad_norm=0", "max_grad_norm must be positive"),
+    ("model.hidden_size=130", "divisible by model.num_attention_heads 4"),
+    ("model.num_attention_heads=0", "model sizes"),
+    ("model.hidden_dropout_prob=1.0", "dropout_prob"),
+    ("objectives.random_token_prob=-0.1", "random_token_prob must be in"),
+    ("tokenizer.vocab_size=3", "tokenizer.vocab_size"),
+    ("train.seed=-1", "train.seed"),
+    ("data.max_pairs_per_language=0", "max_pairs_per_language"),
 ])
 def test_bad_values_are_refused(override, fragment):
     with pytest.raises(ErnieMError, match=fragment):

@@ -97,6 +97,11 @@ def accumulating(model: torch.nn.Module, ctx: Context):
             yield
 
 
+def whole(tensor: torch.Tensor) -> torch.Tensor:
+    """A value that FSDP's clipping returns as a DTensor, made a plain tensor (every rank takes part)."""
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
 def parameter_checksums(model: torch.nn.Module, ctx: Context) -> list[float]:
     """Every rank's sum of all parameters (one float each): equal when the replicas are in sync. Sharded
     (FSDP), the ranks' shards add up to one sum: the same number a replica of the model would give."""

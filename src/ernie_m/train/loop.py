@@ -6,6 +6,7 @@ Objective logic lives in `ernie_m.objectives`, the loss in `ernie_m.loss`; this 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -26,6 +27,10 @@ from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs, generator_stats
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.sampler import ExampleSampler
+
+
+class TrainingDiverged(ErnieMError):
+    """A loss, gradient or weight that is not finite: the run stops before the step is applied or saved."""
 
 
 @dataclass
@@ -86,10 +91,22 @@ class Trainer:
                 loss = masked_lm_loss(logits, batch)
                 (loss / train.grad_accum).backward()
             self.losses[name].append(loss.detach())
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.max_grad_norm)
+        if not torch.isfinite(distributed.whole(grad_norm)):  # the same on every rank: gradients are reduced
+            raise self.diverged(step, f"gradient norm {distributed.whole(grad_norm).item()}")
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def diverged(self, step: int, what: str) -> TrainingDiverged:
+        """The error a non-finite step ends the run with; nothing of the step has been applied or saved."""
+        losses = ", ".join(f"{name} {values[-1].item():.4g}" for name, values in sorted(self.losses.items()))
+        last = checkpoint.latest(self.out_dir / "checkpoints")
+        return TrainingDiverged(
+            f"step {step}: training diverged ({what}; last losses: {losses}); the step was not applied and nothing was "
+            f"saved from it; the newest checkpoint is {last or 'none'}. Lower train.lr (now {self.config.train.lr:g}) "
+            "or lengthen train.warmup_steps, and start a new run"
+        )
 
     def pick_objective(self, step: int, rng: np.random.Generator) -> str:
         mix = {name: w for name, w in self.config.stage_at(step - 1).objectives.items() if w > 0}
@@ -135,7 +152,11 @@ class Trainer:
         return record
 
     def save(self, step: int) -> None:
-        """Checkpoint (sharded: every rank writes; else the main rank), then log its parameter checksums."""
+        """Checkpoint (sharded: every rank writes; else the main rank), then log its parameter checksums;
+        weights that are not finite are never saved."""
+        checksums = distributed.parameter_checksums(self.model, self.dist)
+        if not all(math.isfinite(value) for value in checksums):
+            raise self.diverged(step, f"parameter checksums {checksums}")
         state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist)}
         directory, keep = self.out_dir / "checkpoints", self.config.train.keep_checkpoints
         if self.config.train.parallel == "fsdp":
@@ -143,13 +164,13 @@ class Trainer:
             checkpoint.save_sharded(directory, step, self.model, self.optimizer, state, keep, self.dist.is_main, barrier)
         elif self.dist.is_main:
             checkpoint.save(directory, step, self.ernie_m, {**state, "optimizer": self.optimizer.state_dict()}, keep)
-        self.log_checksums(step, "checkpoint")
+        self.log_checksums(step, "checkpoint", checksums)
         distributed.barrier(self.dist)
 
-    def log_checksums(self, step: int, event: str) -> None:
+    def log_checksums(self, step: int, event: str, checksums: list[float] | None = None) -> None:
         """Log the parameters' checksums (every rank takes part): they prove that the ranks agree at a
         checkpoint, and that a resumed run holds the checkpoint's weights ("resumed" equals its "checkpoint")."""
-        checksums = distributed.parameter_checksums(self.model, self.dist)
+        checksums = checksums or distributed.parameter_checksums(self.model, self.dist)
         if self.dist.is_main:
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps({"step": step, "event": event, "param_checksums": checksums}) + "\n")

@@ -35,7 +35,8 @@ from ernie_m.data.corpus import TextCorpus, read_corpus_dir
 from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
-from ernie_m.errors import ErnieMError
+from ernie_m.errors import ErnieMError, first_line
+from ernie_m.files import copy_directory, write_atomically
 from ernie_m.model import compile_layers, load_model, new_model, save_pretrained, turn_off_attention_dropout
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
@@ -104,13 +105,12 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     start = 0
-    last = checkpoint.latest(out_dir / "checkpoints")
     if resume:
-        start = trainer.restore(last) if last is not None else 0
+        start = _restore_newest(trainer, out_dir / "checkpoints", dist)
         if dist.is_main:
             log.info("pretrain: continuing %s from step %d", out_dir, start)
             _truncate_log(out_dir / "log.jsonl", start)
-        if last is not None:
+        if start > 0:
             trainer.log_checksums(start, "resumed")
     stop = min(stop_at or config.total_steps, config.total_steps)
     trainer.run(start, stop, progress)
@@ -245,6 +245,8 @@ def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: 
 def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) -> RunSettings:
     """--resume needs the run's settings (a run stopped before its first checkpoint starts over);
     a new run needs a new or empty directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ErnieMError(f"{out_dir}: --out names a file; give a directory (new or empty, or a run to --resume)")
     if resume:
         if not (out_dir / "run.yaml").is_file():
             raise ErnieMError(f"{out_dir}: --resume found no run to continue (no run.yaml, no checkpoint)")
@@ -265,7 +267,7 @@ def _trained_tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path,
     """The --tokenizer one (copied), or one trained on the corpus once, by the main rank; kept in OUT for --resume."""
     path = out_dir / "tokenizer"
     if dist.is_main and not path.exists() and settings.tokenizer is not None:
-        shutil.copytree(settings.tokenizer, path)
+        copy_directory(settings.tokenizer, path)
     elif dist.is_main and not path.exists():
         tokenizer = settings.config.tokenizer
         log.info("tokenizer: training a %d-piece SentencePiece model (up to %d sentences)", tokenizer.vocab_size, tokenizer.max_sentences)
@@ -313,12 +315,40 @@ def _check_schedule(config: Config, corpus: TextCorpus) -> None:
         )
 
 
+def _restore_newest(trainer: Trainer, directory: Path, dist) -> int:
+    """Restore the newest checkpoint that loads, saying which were passed over; return its step (0: none saved)."""
+    found = checkpoint.complete_checkpoints(directory)
+    for path in reversed(found):
+        try:
+            return trainer.restore(path)
+        except ErnieMError:
+            raise
+        except Exception as error:  # a damaged file: safetensors', torch's or pickle's error, whichever read it
+            if dist.is_main:
+                log.warning("%s: cannot be loaded (%s); trying the checkpoint before it", path, first_line(error))
+    if found:
+        raise ErnieMError(f"{directory}: none of the {len(found)} checkpoints loads; start a new run")
+    return 0
+
+
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from: they will be written again."""
+    """Drop log lines written after the checkpoint we resume from (they will be written again), and
+    a last line that a kill tore in the middle."""
     if not path.is_file():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ErnieMError(f"{path}: line {number} is not JSON; the log is damaged beyond a torn last line") from None
+            log.warning("%s: line %d was cut off by the interruption; dropped", path, number)
+            continue
+        if record["step"] <= step:
+            kept.append(line)
+    write_atomically(path, lambda partial: partial.write_text("".join(line + "\n" for line in kept), encoding="utf-8"))
 
 
 def _text(path: Path | None) -> str | None:
