@@ -108,6 +108,7 @@ def pretrain(
     stop_at: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")] = False,
+    accept_changed_corpus: Annotated[bool, typer.Option(help="With --resume: continue although the corpus changed since the checkpoint (the data order then differs from an uninterrupted run).")] = False,
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -128,7 +129,9 @@ def pretrain(
                 raise ErnieMError("--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them")
             loaded = load_config(config, set_ or [])
             settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer)
-        model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress)
+        if accept_changed_corpus and not resume:
+            raise ErnieMError("--accept-changed-corpus is for --resume")
+        model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress, accept_changed_corpus=accept_changed_corpus)
         if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
             return
         if model_dir is None:
@@ -332,11 +335,16 @@ def encode(
 
 @contextmanager
 def _errors():
-    """Turn ErnieMError into `error: ...` on stderr and exit status 2."""
+    """Turn ErnieMError, and a disk that refuses a write, into `error: ...` on stderr and exit status 2."""
+    from ernie_m.files import disk_error
+
     try:
         yield
-    except ErnieMError as error:
-        typer.echo(f"error: {error}", err=True)
+    except Exception as error:
+        problem = error if isinstance(error, ErnieMError) else disk_error(error)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError, first_line
-from ernie_m.files import replace_directory
+from ernie_m.files import staged_directory
 from ernie_m.objectives.batch import Attention, Batch
 
 # Large negative for masked attention entries. bf16's most negative finite value is also exact in
@@ -208,12 +207,9 @@ def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | Non
     """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
     tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
     RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
-    out_dir = Path(out_dir)
-    partial = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.mlm.save_pretrained(partial, state_dict=weights)
-    tokenizer.save_pretrained(partial)
-    if summary is not None:
-        (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        (partial / "README.md").write_text(run_card(summary), encoding="utf-8")
-    replace_directory(partial, out_dir)
+    with staged_directory(Path(out_dir)) as partial:
+        model.mlm.save_pretrained(partial, state_dict=weights)
+        tokenizer.save_pretrained(partial)
+        if summary is not None:
+            (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            (partial / "README.md").write_text(run_card(summary), encoding="utf-8")

@@ -101,7 +101,7 @@ def test_ctrl_c_leaves_no_report_and_the_next_run_resumes(paths, monkeypatch):
     monkeypatch.setattr(checkpoint, "save", save)
     restored = []
     restore = Trainer.restore
-    monkeypatch.setattr(Trainer, "restore", lambda self, path: restored.append(path.name) or restore(self, path))
+    monkeypatch.setattr(Trainer, "restore", lambda self, path, *rest: restored.append(path.name) or restore(self, path, *rest))
     assert demo(paths).exit_code == 0
     assert restored == ["step-000004"]
     assert (paths / "demo" / "report.md").read_text().startswith("# ERNIE-M demo")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import safetensors.torch
 import torch
+import yaml
+from conftest import write_corpus
 from test_cli import refused
 from test_pretrain import losses
 from typer.testing import CliRunner
@@ -101,7 +106,7 @@ def test_a_tokenizer_copy_cut_short_leaves_a_run_that_resumes(straight, tmp_path
     settings = RunSettings(load_config(config_file), corpus_dir, tokenizer=straight / "tokenizer")
 
     def killed(source, destination, **_):
-        Path(destination).mkdir(parents=True)
+        Path(destination).mkdir(parents=True, exist_ok=True)
         (Path(destination) / "tokenizer.json").write_text('{"trunc')
         raise KeyboardInterrupt
 
@@ -126,3 +131,98 @@ def test_plain_mistakes_are_refused(args, fragment, tmp_path, corpus_dir, config
     out = [] if "--out" in args else ["--out", str(tmp_path / "run")]
     result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), *out, *args, "--no-progress"])
     refused(result, fragment)
+
+
+@pytest.fixture
+def stopped(tmp_path, config_file):
+    """A run on its own copy of the corpus, stopped at step 8 of 12."""
+    corpus = write_corpus(tmp_path / "corpus")
+    out = tmp_path / "run"
+    pretrain(RunSettings(load_config(config_file), corpus), out, stop_at=8, progress=False)
+    return out, corpus
+
+
+def resume_through_cli(out, *flags):
+    return CliRunner().invoke(app, ["pretrain", "--out", str(out), "--resume", "--no-progress", *flags])
+
+
+@pytest.mark.parametrize(("edit", "fragment"), [
+    (("train", "lr", 2e-3), "train.lr: 0.001 -> 0.002"),
+    (("model", "hidden_size", 64), "model.hidden_size: 32 -> 64"),
+])
+def test_a_resume_refuses_an_edited_run_yaml_naming_the_change(edit, fragment, stopped):
+    out, _ = stopped
+    settings = yaml.safe_load((out / "run.yaml").read_text())
+    section, key, value = edit
+    settings["config"][section][key] = value
+    (out / "run.yaml").write_text(yaml.safe_dump(settings))
+    refused(resume_through_cli(out), "config (OUT/run.yaml) changed since this checkpoint", fragment)
+
+
+def test_a_resume_refuses_a_changed_tokenizer(stopped):
+    out, _ = stopped
+    with open(out / "tokenizer" / "tokenizer_config.json", "a") as file:
+        file.write(" ")
+    refused(resume_through_cli(out), "tokenizer changed since this checkpoint")
+
+
+def test_a_resume_over_a_shrunken_corpus_is_refused_unless_accepted(stopped):
+    out, corpus = stopped
+    for path in corpus.iterdir():
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(lines[:10]) + "\n")
+    refused(resume_through_cli(out), "the corpus changed since this checkpoint", "--accept-changed-corpus")
+    assert not (out / "model").exists()
+    result = resume_through_cli(out, "--accept-changed-corpus")
+    assert result.exit_code == 0, result.output
+    assert (out / "model" / "model.safetensors").is_file()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount a tmpfs of the size asked for (root only); skip where mounting is not allowed."""
+    mounted = []
+
+    def mount(size: str):
+        path = tmp_path / f"disk-{size}"
+        path.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
+            pytest.skip("cannot mount a tmpfs here (needs root); test_a_refused_write_* covers the same with patched writers")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)  # lazy: the run's shards are still memory-mapped
+
+
+def assert_nothing_half_written(out):
+    assert not [p for p in out.rglob("*") if ".partial" in p.name], "a staging file or folder was left"
+    for path in (out / "checkpoints").glob("step-*"):
+        assert {p.name for p in path.iterdir()} == {"model.safetensors", "trainer.pt"}, path
+
+
+@pytest.mark.parametrize("size", ["256k", "800k", "1100k", "1500k"])  # full at: tokenizer, first checkpoint, second, export
+def test_a_full_disk_ends_in_one_line_and_leaves_nothing_half_written(size, small_disk, corpus_dir, config_file):
+    out = small_disk(size) / "run"
+    result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"])
+    refused(result, "could not be written (No space left on device")
+    if out.exists():
+        assert_nothing_half_written(out)
+
+
+@pytest.mark.parametrize("writer", ["safetensors", "torch"])
+def test_a_refused_write_ends_in_one_line_and_leaves_nothing_half_written(writer, tmp_path, corpus_dir, config_file, monkeypatch):
+    def full(*_, **__):
+        if writer == "torch":  # what torch's zip writer says when the disk fills, on a disk with nothing left
+            nothing_left = shutil.disk_usage("/")._replace(free=0)
+            monkeypatch.setattr(files.shutil, "disk_usage", lambda _: nothing_left)
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 38464 vs 38356")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch if writer == "torch" else safetensors.torch, "save" if writer == "torch" else "save_model", full)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"])
+    refused(result, "step-000004: could not be written")
+    assert_nothing_half_written(out)
+    assert not list((out / "checkpoints").glob("step-*"))

@@ -31,7 +31,8 @@ def test_round_trip_and_keep_newest(tmp_path):
         checkpoint.save(directory, step, model, {"sampler": {"mono": {"de": [0, step]}}}, keep=2)
     assert [p.name for p in checkpoint.complete_checkpoints(directory)] == ["step-000002", "step-000003"]
     other = tiny_model(seed=2)
-    state = checkpoint.load(checkpoint.latest(directory), other, torch.device("cpu"))
+    checkpoint.load_weights(checkpoint.latest(directory), other, torch.device("cpu"))
+    state = checkpoint.read_state(checkpoint.latest(directory), torch.device("cpu"))
     assert state["step"] == 3 and state["sampler"] == {"mono": {"de": [0, 3]}}
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)

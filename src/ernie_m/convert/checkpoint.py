@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import safetensors.torch
@@ -23,7 +22,7 @@ from ernie_m.convert.erniem import encoder_weights, xlmr_config_values, xlmr_sta
 from ernie_m.convert.sources import read_source
 from ernie_m.convert.vocab import erniem_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.files import replace_directory
+from ernie_m.files import staged_directory
 from ernie_m.model import quiet_transformers
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,7 @@ def convert_checkpoint(layout: str, src: Path, out: Path) -> Path:
     mlm, pooler = _xlmr_model(config, weights)
     if ignored:
         log.info("convert: left out %d weights outside the encoder (%s)", len(ignored), ", ".join(ignored))
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with staged_directory(out) as partial:
         with quiet_transformers():
             mlm.save_pretrained(partial)
         if pooler:
@@ -58,9 +55,6 @@ def convert_checkpoint(layout: str, src: Path, out: Path) -> Path:
         tokenizer.save_pretrained(partial)
         card = converted_card(out.name, layout, source.weights_path.name, config, ignored, has_pooler=bool(pooler))
         (partial / "README.md").write_text(card, encoding="utf-8")
-        replace_directory(partial, out)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     return out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, read_catalog_pairs
 from ernie_m.data.clean import clean_mono, clean_pairs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
 from ernie_m.errors import ErnieMError
-from ernie_m.files import replace_directory
+from ernie_m.files import staged_directory
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "test")
@@ -275,18 +274,16 @@ def _count(splits: dict[str, TextCorpus], stats) -> None:
 
 
 def _write(out_dir: Path, splits: dict[str, TextCorpus], manifest: dict) -> None:
-    partial = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    for name, corpus in splits.items():
-        directory = partial / name
-        directory.mkdir(parents=True)
-        for (a, b), pairs in corpus.pairs.items():
-            for side, lang in enumerate((a, b)):
-                _write_lines(directory / f"{a}-{b}.{lang}", (pair[side] for pair in pairs))
-        for lang, lines in corpus.mono.items():
-            _write_lines(directory / f"{lang}.txt", lines)
-    (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    replace_directory(partial, out_dir)
+    with staged_directory(out_dir) as partial:
+        for name, corpus in splits.items():
+            directory = partial / name
+            directory.mkdir(parents=True)
+            for (a, b), pairs in corpus.pairs.items():
+                for side, lang in enumerate((a, b)):
+                    _write_lines(directory / f"{a}-{b}.{lang}", (pair[side] for pair in pairs))
+            for lang, lines in corpus.mono.items():
+                _write_lines(directory / f"{lang}.txt", lines)
+        (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _write_lines(path: Path, lines) -> None:

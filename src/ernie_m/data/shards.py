@@ -18,8 +18,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from ernie_m.data.tokenized import (
 )
 from ernie_m.data.tokenizer import load_tokenizer
 from ernie_m.errors import ErnieMError
-from ernie_m.files import replace_directory
+from ernie_m.files import staged_directory
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -93,13 +91,32 @@ def shard_fingerprint(corpus: TextCorpus, tokenizer_dir: Path, max_tokens: int, 
     """16 hex digits that change when anything the shards depend on does: the format, the settings,
     the tokenizer's files, a language or a sentence of the corpus (its dict order does not matter)."""
     digest = hashlib.blake2b(digest_size=8)
-    _hash_json(digest, [FORMAT_VERSION, max_tokens, mono_from_parallel])
-    _hash_tokenizer(digest, Path(tokenizer_dir))
+    _hash_json(digest, [FORMAT_VERSION, max_tokens, mono_from_parallel, corpus_fingerprint(corpus), tokenizer_fingerprint(tokenizer_dir)])
+    return digest.hexdigest()
+
+
+def corpus_fingerprint(corpus: TextCorpus) -> str:
+    """16 hex digits that change when a language or a sentence of the corpus does."""
+    digest = hashlib.blake2b(digest_size=8)
     for label, texts in sentence_groups(corpus):  # labels name the language and, for pairs, the pair
         _hash_json(digest, [label, len(texts)])
         # The lengths make the join unambiguous, whatever characters the sentences hold.
         digest.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
         digest.update("\n".join(texts).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def tokenizer_fingerprint(directory: Path) -> str:
+    """16 hex digits over the name and bytes of every file of a tokenizer (or model) directory but weights."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ErnieMError(f"{directory}: tokenizer directory does not exist")
+    digest = hashlib.blake2b(digest_size=8)
+    for file in sorted(directory.iterdir()):
+        if file.is_file() and file.suffix not in _WEIGHT_SUFFIXES:
+            data = file.read_bytes()
+            _hash_json(digest, [file.name, len(data)])
+            digest.update(data)
     return digest.hexdigest()
 
 
@@ -159,14 +176,9 @@ def _check_replaceable(out_dir: Path) -> None:
 
 def _write_atomically(tokenized: TokenizedCorpus, settings: dict, out_dir: Path) -> None:
     """Write the arrays and then the manifest to a temporary sibling directory, renamed to `out_dir` when complete."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir) as staging:
         manifest = {"format_version": FORMAT_VERSION, **settings, **_write_arrays(tokenized, staging)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        replace_directory(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_arrays(tokenized: TokenizedCorpus, directory: Path) -> dict:
@@ -213,17 +225,6 @@ def _load_arrays(path: Path, entry: dict) -> TokenArrays:
         return TokenArrays(ids.view(np.ndarray), offsets.view(np.ndarray))
     except (OSError, ValueError) as error:
         raise ErnieMError(f"{path}: {name} is damaged ({error}); rebuild the shards") from None
-
-
-def _hash_tokenizer(digest, directory: Path) -> None:
-    """Hash the name and bytes of every file of the tokenizer directory but model weights."""
-    if not directory.is_dir():
-        raise ErnieMError(f"{directory}: tokenizer directory does not exist")
-    for file in sorted(directory.iterdir()):
-        if file.is_file() and file.suffix not in _WEIGHT_SUFFIXES:
-            data = file.read_bytes()
-            _hash_json(digest, [file.name, len(data)])
-            digest.update(data)
 
 
 def _hash_json(digest, value) -> None:

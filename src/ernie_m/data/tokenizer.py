@@ -10,14 +10,12 @@ SentencePiece id 3 on), and `<mask>` last. SentencePiece's own unk/bos/eos
 
 import random
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ernie_m.errors import ErnieMError, first_line
-from ernie_m.files import replace_directory
+from ernie_m.files import staged_directory
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -46,14 +44,11 @@ def train_tokenizer(
     sample = sample_sentences(sentences, max_sentences, seed)
     if not sample:
         raise ErnieMError(f"{out_dir}: no sentences to train the tokenizer on")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPM_MODEL_NAME).is_file():
+        raise ErnieMError(f"{out_dir}: exists and is not a tokenizer directory; not overwriting it")
+    with staged_directory(out_dir) as staging:
         _train_sentencepiece(sample, staging / SPM_MODEL_NAME, vocab_size, seed, out_dir)
         _save_hf_tokenizer(staging)
-        _replace_dir(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return load_tokenizer(out_dir)  # loaded from its final place, so that `name_or_path` is right
 
 
@@ -140,9 +135,3 @@ def _save_hf_tokenizer(directory: Path) -> None:
     tokenizer = XLMRobertaTokenizer.from_pretrained(directory)
     tokenizer.save_pretrained(directory)
 
-
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Rename `staging` to `out_dir`, replacing an empty directory or an earlier tokenizer there."""
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPM_MODEL_NAME).is_file():
-        raise ErnieMError(f"{out_dir}: exists and is not a tokenizer directory; not overwriting it")
-    replace_directory(staging, out_dir)

@@ -26,7 +26,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from ernie_m.files import replace_directory
+from ernie_m.errors import ErnieMError
+from ernie_m.files import replace_directory, staged_directory, write_atomically
 
 PREFIX = "step-"
 
@@ -34,11 +35,10 @@ PREFIX = "step-"
 def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict, keep: int) -> Path:
     """Write checkpoint `step` under `directory` atomically; keep only the newest `keep`."""
     final = directory / f"{PREFIX}{step:06d}"
-    partial = directory / f".{final.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    safetensors.torch.save_model(model, str(partial / "model.safetensors"))
-    _publish(partial, final, {**trainer_state, "step": step}, keep)
+    with staged_directory(final) as staging:
+        safetensors.torch.save_model(model, str(staging / "model.safetensors"))
+        torch.save({**trainer_state, "step": step}, staging / "trainer.pt")  # last: a checkpoint without it is incomplete
+    _prune(directory, keep)
     return final
 
 
@@ -53,26 +53,25 @@ def save_sharded(directory: Path, step: int, model: torch.nn.Module, optimizer, 
     dcp.save(_sharded_state(model, optimizer), checkpoint_id=partial / "sharded")
     barrier()
     if is_main:
-        _publish(partial, final, {**trainer_state, "step": step}, keep)
+        write_atomically(partial / "trainer.pt", lambda path: torch.save({**trainer_state, "step": step}, path))
+        replace_directory(partial, final)
+        _prune(directory, keep)
     barrier()
     return final
 
 
-def _publish(partial: Path, final: Path, trainer_state: dict, keep: int) -> None:
-    """trainer.pt last (a checkpoint without it is incomplete), the rename, then the oldest beyond `keep` go."""
-    torch.save(trainer_state, partial / "trainer.pt")
-    replace_directory(partial, final)
-    for old in complete_checkpoints(final.parent)[:-keep]:
+def _prune(directory: Path, keep: int) -> None:
+    """The oldest complete checkpoints beyond the newest `keep` go."""
+    for old in complete_checkpoints(directory)[:-keep]:
         shutil.rmtree(old)
 
 
-def load_sharded(path: Path, model: torch.nn.Module, optimizer, device: torch.device) -> dict:
-    """Weights and optimizer state re-sharded for this run's processes; return the trainer state."""
+def load_sharded(path: Path, model: torch.nn.Module, optimizer) -> None:
+    """Weights and optimizer state re-sharded for this run's processes."""
     state = _sharded_state(model, optimizer)
     dcp.load(state, checkpoint_id=path / "sharded")
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optimizer"])
-    return torch.load(path / "trainer.pt", map_location=device, weights_only=True)
 
 
 def _sharded_state(model: torch.nn.Module, optimizer) -> dict:
@@ -92,7 +91,37 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load(path: Path, model: torch.nn.Module, device: torch.device) -> dict:
-    """Load weights into `model`; return the trainer state (step, optimizer, scheduler, sampler)."""
-    safetensors.torch.load_model(model, str(path / "model.safetensors"), device=str(device))
+def read_state(path: Path, device: torch.device) -> dict:
+    """The trainer state: step, scheduler, sampler cursors, the run's inputs, the optimizer (unsharded runs)."""
     return torch.load(path / "trainer.pt", map_location=device, weights_only=True)
+
+
+def load_weights(path: Path, model: torch.nn.Module, device: torch.device) -> None:
+    safetensors.torch.load_model(model, str(path / "model.safetensors"), device=str(device))
+
+
+def check_inputs(saved: dict | None, current: dict, path: Path, accept_changed_corpus: bool) -> None:
+    """Refuse to resume checkpoint `path` with inputs other than those it was trained on, naming what
+    changed: config values, the tokenizer, or (unless accepted) the corpus. `saved` is None in
+    checkpoints of earlier versions, which kept no inputs."""
+    if saved is None:
+        return
+    changed = [f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(saved["config"], current["config"], "")]
+    if changed:
+        raise ErnieMError(f"{path}: the run's config (OUT/run.yaml) changed since this checkpoint ({'; '.join(changed)}); "
+                          "put the values back, or start a new run")
+    if saved["tokenizer"] != current["tokenizer"]:
+        raise ErnieMError(f"{path}: the run's tokenizer changed since this checkpoint; a model cannot continue with "
+                          "other token ids: put the tokenizer back, or start a new run")
+    if saved["corpus"] != current["corpus"] and not accept_changed_corpus:
+        raise ErnieMError(f"{path}: the corpus changed since this checkpoint; resume with the corpus the run started "
+                          "with, or pass --accept-changed-corpus to continue on this one")
+
+
+def _differences(old, new, where: str):
+    """(dotted key, old value, new value) for every leaf that differs between two config dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            yield from _differences(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+    elif old != new:
+        yield where, old, new

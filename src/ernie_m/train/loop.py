@@ -45,6 +45,7 @@ class Trainer:
     dist: distributed.Context
     out_dir: Path
     watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
+    inputs: dict = field(default_factory=dict)  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0
     window_start: float = field(default_factory=time.perf_counter)
@@ -157,7 +158,8 @@ class Trainer:
         checksums = distributed.parameter_checksums(self.model, self.dist)
         if not all(math.isfinite(value) for value in checksums):
             raise self.diverged(step, f"parameter checksums {checksums}")
-        state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist)}
+        state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist),
+                 "inputs": self.inputs}
         directory, keep = self.out_dir / "checkpoints", self.config.train.keep_checkpoints
         if self.config.train.parallel == "fsdp":
             barrier = lambda: distributed.barrier(self.dist)  # noqa: E731
@@ -175,19 +177,22 @@ class Trainer:
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps({"step": step, "event": event, "param_checksums": checksums}) + "\n")
 
-    def restore(self, path: Path) -> int:
-        """Load a checkpoint into model, optimizer, scheduler and sampler; return its step.
+    def restore(self, path: Path, accept_changed_corpus: bool = False) -> int:
+        """Load a checkpoint into model, optimizer, scheduler and sampler; return its step. A checkpoint
+        saved with other inputs (config, tokenizer, corpus) is refused before anything is loaded.
 
         Each rank takes its own sampler cursors back; with another number of processes than the
         checkpoint's (possible with FSDP's re-sharded checkpoints), every rank takes rank 0's, each
         position as the same fraction of its new share: the data's order then differs from an
         uninterrupted run, weights and optimizer state do not."""
+        state = checkpoint.read_state(path, self.dist.device)
+        checkpoint.check_inputs(state.get("inputs"), self.inputs, path, accept_changed_corpus)
         if (path / "sharded").is_dir():
-            state = checkpoint.load_sharded(path, self.model, self.optimizer, self.dist.device)
+            checkpoint.load_sharded(path, self.model, self.optimizer)
         elif distributed.is_sharded(self.model):
             raise ErnieMError(f"{path}: written without FSDP (train.parallel ddp); resume it with train.parallel=ddp")
         else:
-            state = checkpoint.load(path, self.ernie_m, self.dist.device)
+            checkpoint.load_weights(path, self.ernie_m, self.dist.device)
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         samplers = state.get("samplers") or [state["sampler"]]  # "sampler": rank 0's alone, in checkpoints of earlier versions

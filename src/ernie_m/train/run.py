@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -26,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from safetensors import SafetensorError
 
 from ernie_m.card import tool_version
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
-from ernie_m.data.shards import read_shards, shard_fingerprint, write_shards
+from ernie_m.data.shards import corpus_fingerprint, read_shards, shard_fingerprint, tokenizer_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError, first_line
@@ -70,18 +72,21 @@ class RunSettings:
         return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]), _path(data.get("tokenizer")))
 
 
-def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True) -> Path | None:
-    """Run (or resume) pre-training; return OUT/model when the schedule is complete, else None."""
+def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True,
+             accept_changed_corpus: bool = False) -> Path | None:
+    """Run (or resume) pre-training; return OUT/model when the schedule is complete, else None. A resume
+    refuses a changed config or tokenizer, and a changed corpus unless `accept_changed_corpus`."""
     out_dir = Path(out_dir)
     settings = _check_out_dir(settings, out_dir, resume)
     dist = distributed.setup(settings.config.train.device)
     try:
-        return _pretrain(settings, out_dir, resume, stop_at, progress, dist)
+        return _pretrain(settings, out_dir, resume, stop_at, progress, dist, accept_changed_corpus)
     finally:
         distributed.cleanup()
 
 
-def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist) -> Path | None:
+def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist,
+              accept_changed_corpus: bool) -> Path | None:
     config = settings.config
     if config.model.attn_implementation == "flex_attention" and dist.device.type != "cuda":
         raise ErnieMError("model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
@@ -106,7 +111,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
         raise
     start = 0
     if resume:
-        start = _restore_newest(trainer, out_dir / "checkpoints", dist)
+        start = _restore_newest(trainer, out_dir / "checkpoints", dist, accept_changed_corpus)
         if dist.is_main:
             log.info("pretrain: continuing %s from step %d", out_dir, start)
             _truncate_log(out_dir / "log.jsonl", start)
@@ -161,6 +166,8 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     """Tokenizer, tokenized corpus, model, optimizer and sampler, assembled into a Trainer."""
     config = settings.config
     tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
+    inputs = {"config": config.to_dict(), "corpus": corpus_fingerprint(corpus),
+              "tokenizer": tokenizer_fingerprint(settings.init_from or out_dir / "tokenizer")}
     tokenized = _shards(settings, corpus, out_dir, progress, dist)
     if model is None:
         model = initial_model(config, len(tokenizer), corpus.languages())
@@ -186,6 +193,7 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         dist=dist,
         out_dir=out_dir,
         watch=watched_pairs(settings, tokenizer, language_ids),
+        inputs=inputs,
     )
     return trainer, tokenizer
 
@@ -315,15 +323,17 @@ def _check_schedule(config: Config, corpus: TextCorpus) -> None:
         )
 
 
-def _restore_newest(trainer: Trainer, directory: Path, dist) -> int:
+# What reading a truncated or overwritten checkpoint file raises: safetensors', torch's or pickle's error.
+DAMAGED_CHECKPOINT = (SafetensorError, pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError, KeyError)
+
+
+def _restore_newest(trainer: Trainer, directory: Path, dist, accept_changed_corpus: bool) -> int:
     """Restore the newest checkpoint that loads, saying which were passed over; return its step (0: none saved)."""
     found = checkpoint.complete_checkpoints(directory)
     for path in reversed(found):
         try:
-            return trainer.restore(path)
-        except ErnieMError:
-            raise
-        except Exception as error:  # a damaged file: safetensors', torch's or pickle's error, whichever read it
+            return trainer.restore(path, accept_changed_corpus)
+        except DAMAGED_CHECKPOINT as error:
             if dist.is_main:
                 log.warning("%s: cannot be loaded (%s); trying the checkpoint before it", path, first_line(error))
     if found:

@@ -89,6 +89,8 @@ class ExampleSampler:
                 if saved_world_size not in (None, self.world_size):
                     before = len(self._share(kind, key, 0, saved_world_size))
                     position = position * len(self._share(kind, key, self.rank, self.world_size)) // before
+                if position >= len(self._share(kind, key, self.rank, self.world_size)):  # a corpus that shrank
+                    epoch, position = epoch + 1, 0
                 cursors[key] = [epoch, position]
 
 
