@@ -265,12 +265,14 @@ def evaluate(
             _refuse_ignored(task, [name for name, value in given.items() if value is not None], "does not fine-tune")
         else:
             _refuse_ignored(task, ["--layer"] if layer is not None else [], "pools no layer")
+        if max_train_examples is not None and max_train_examples < 1:
+            raise ErnieMError(f"--max-train-examples {max_train_examples}: at least 1")
         check_result_slot(out, task, result_setting(task, setting), model)  # before fine-tuning, not after
         chosen = {key: value for key, value in dict(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed).items() if value is not None}
         settings = EvalSettings(
             task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
             train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
-            finetune=FinetuneConfig(**chosen, max_length=max_length or (384 if task == "mlqa" else 128)),
+            finetune=FinetuneConfig(**chosen, max_length=(384 if task == "mlqa" else 128) if max_length is None else max_length),
             layer=layer, progress=progress,
         )
         checkpoint = settings.finetune_state(out)
@@ -280,6 +282,8 @@ def evaluate(
         result = run_task(settings)
         files = write_report(result, out)
         checkpoint.unlink(missing_ok=True)
+        if checkpoint.parent.is_dir() and not any(checkpoint.parent.iterdir()):
+            checkpoint.parent.rmdir()  # no other fine-tuning waits there for --resume
         typer.echo(language_table(result))
         typer.echo("written: " + ", ".join(str(f) for f in files))
 

@@ -151,6 +151,8 @@ def check_model_directory(path: Path) -> None:
     convert = f"convert it first: ernie-m convert --from {{}} --src {path} --out {path.parent / (path.name + '-xlmr')}"
     if path.suffix == ".pdparams" or path.is_dir() and any(path.glob("*.pdparams*")):
         raise ErnieMError(f"{path}: a PaddlePaddle ERNIE-M checkpoint; {convert.format('paddle')}")
+    if not path.exists():
+        raise ErnieMError(f"{path}: model directory does not exist")
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ErnieMError(f"{path}: not a Hugging Face model directory (no config.json)")

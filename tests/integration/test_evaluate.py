@@ -213,3 +213,31 @@ def test_options_a_task_would_ignore_are_refused(task, options, named, tmp_path)
                                       "--languages", "de", "--out", str(tmp_path / "out"), *options])
     assert result.exit_code == 2 and named in result.stderr, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_malformed_test_file_is_found_before_fine_tuning_and_nothing_is_left(tiny_model, tmp_path, monkeypatch):
+    from ernie_m.evaluate import tasks
+
+    data = tmp_path / "xnli"
+    data.mkdir()
+    rows = "".join(f"{a}\t{b}\tneutral\n" for a, b in zip(sentences("en", 20), sentences("en", 20, seed=1)))
+    for split in ("train", "dev", "test"):
+        (data / f"{split}-en.tsv").write_text(rows, encoding="utf-8")
+    (data / "test-de.tsv").write_text(rows + "one field only\n", encoding="utf-8")
+    monkeypatch.setattr(tasks, "finetune", lambda *_, **__: pytest.fail("fine-tuned before every file was read"))
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["evaluate", "xnli", "--model", str(tiny_model), "--data", str(data), "--languages", "en,de",
+                                      "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "test-de.tsv: line 21" in result.stderr, result.output
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_a_finished_evaluation_leaves_no_fine_tuning_state(tiny_model, tmp_path):
+    data = tmp_path / "xnli"
+    data.mkdir()
+    rows = "".join(f"{a}\t{b}\tneutral\n" for a, b in zip(sentences("en", 20), sentences("en", 20, seed=1)))
+    for split in ("train", "dev", "test"):
+        (data / f"{split}-en.tsv").write_text(rows, encoding="utf-8")
+    out = tmp_path / "results"
+    evaluate("xnli", "--model", str(tiny_model), "--data", str(data), "--languages", "en", "--epochs", "1", "--out", str(out))
+    assert not (out / ".finetune").exists() and (out / "xnli-transfer.json").is_file()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ from typer.testing import CliRunner
 from ernie_m.cli import app
 from ernie_m import files
 from ernie_m.config import load_config
+from ernie_m.data.corpus import read_corpus_dir
+from ernie_m.data.tokenizer import train_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.train import loop, run
 from ernie_m.train.run import RunSettings, pretrain
@@ -226,3 +231,44 @@ def test_a_refused_write_ends_in_one_line_and_leaves_nothing_half_written(writer
     refused(result, "step-000004: could not be written")
     assert_nothing_half_written(out)
     assert not list((out / "checkpoints").glob("step-*"))
+
+
+MOMENTS = ["startup", "tokenizer copy", "shards", "mid step", "checkpoint save", "log line", "export"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory, corpus_dir):
+    corpus = read_corpus_dir(corpus_dir)
+    text = [side for pairs in corpus.pairs.values() for pair in pairs for side in pair] + corpus.mono["fr"]
+    path = tmp_path_factory.mktemp("tokenizer") / "tokenizer"
+    train_tokenizer(text, path, vocab_size=64)
+    return path
+
+
+KILL_AT = [sys.executable, str(Path(__file__).with_name("kill_at.py"))]
+SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def pretrain_args(config_file, corpus_dir, tokenizer) -> list[str]:
+    return ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--tokenizer", str(tokenizer), "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def straight_with_tokenizer(tmp_path_factory, tokenizer, corpus_dir, config_file):
+    out = tmp_path_factory.mktemp("straight-with-tokenizer") / "run"
+    subprocess.run(KILL_AT + ["none", *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(out)], env=SINGLE_THREAD, check=True)
+    return out
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_kill_9_at_any_moment_then_resume_ends_bit_exact(moment, straight_with_tokenizer, tokenizer, tmp_path, corpus_dir, config_file):
+    """The run uses --tokenizer (so that the copy is one of the moments) and is compared with one
+    that was never interrupted: the same logged losses and bit-identical final weights."""
+    killed = tmp_path / "killed"
+    died = subprocess.run(KILL_AT + [moment, *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(killed)],
+                          env=SINGLE_THREAD, capture_output=True, text=True)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    resumed = subprocess.run(KILL_AT + ["none", "pretrain", "--out", str(killed), "--resume", "--no-progress"],
+                             env=SINGLE_THREAD, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_run(straight_with_tokenizer, killed)

@@ -44,6 +44,19 @@ def test_skip_drops_bad_lines_with_their_partner_and_counts_them(tmp_path):
     assert skipped == {"not_utf8": 1, "malformed_tsv": 1}
 
 
+def test_a_binary_file_is_refused_even_when_skipping_bad_lines(tmp_path):
+    (tmp_path / "de.txt").write_bytes(bytes(range(256)) * 40 + b"\nHallo Welt\n")
+    with pytest.raises(ErnieMError, match=r"de\.txt: \d+ of its \d+ lines are not UTF-8 text; is it a text file\?"):
+        read_corpus_dir(tmp_path, on_error="skip", skipped=Counter())
+
+
+def test_a_nul_byte_is_a_bad_line(tmp_path):
+    (tmp_path / "de.txt").write_bytes(b"eins\nzw\x00ei\ndrei\nvier\n")
+    with pytest.raises(ErnieMError, match=r"de\.txt: line 2 holds a NUL byte .binary data. .`ernie-m corpus build --on-error skip`"):
+        read_corpus_dir(tmp_path)
+    assert read_corpus_dir(tmp_path, on_error="skip", skipped=Counter()).mono["de"] == ["eins", "drei", "vier"]
+
+
 def test_unknown_two_letter_code_is_refused_with_how_to_name(tmp_path):
     (tmp_path / "xx.txt").write_text("text\n", encoding="utf-8")
     with pytest.raises(ErnieMError, match=r"xx\.txt: 'xx' is not an ISO 639-1 language code; name languages with"):

@@ -210,3 +210,18 @@ def test_hf_weights_and_config_read_back(weights, tmp_path):
         assert np.array_equal(loaded[key].numpy(), value), key
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "ernie_m" and config["intermediate_size"] == FFN and config["layer_norm_eps"] == 1e-5
+
+
+class _RunsCodeWhenLoaded:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_a_weights_pickle_with_code_is_refused_without_advising_to_load_it(tmp_path):
+    from ernie_m.convert.sources import read_weights
+    from ernie_m.errors import ErnieMError
+
+    torch.save({"weight": torch.zeros(2), "payload": _RunsCodeWhenLoaded()}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ErnieMError, match="refused: it holds Python objects beside tensors") as refused:
+        read_weights(tmp_path / "pytorch_model.bin")
+    assert "weights_only=False" not in str(refused.value)

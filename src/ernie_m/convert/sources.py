@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,9 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
             state = safetensors.torch.load_file(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)  # builds tensors and containers only
+    except pickle.UnpicklingError:  # torch's own message advises weights_only=False: never, for a file not trusted
+        raise ErnieMError(f"{path}: refused: it holds Python objects beside tensors, which could run code when "
+                          "loaded; ernie-m reads tensors only (save the weights as safetensors where you trust the file)") from None
     except Exception as error:  # torch and safetensors raise many types for a bad file; all mean "unreadable"
         raise ErnieMError(f"{path}: cannot read the weights ({first_line(error)})") from None
     return {name: (tensor.float() if tensor.is_floating_point() else tensor).numpy() for name, tensor in state.items()}

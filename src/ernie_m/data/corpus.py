@@ -71,7 +71,7 @@ def read_corpus_dir(path: Path, on_error: str = "fail", skipped: Counter | None 
     """
     path = Path(path)
     if not path.is_dir():
-        raise ErnieMError(f"{path}: corpus directory does not exist")
+        raise ErnieMError(f"{path}: " + ("is a file; a corpus is a directory of files" if path.exists() else "corpus directory does not exist"))
     reader = _LineReader(on_error, skipped if skipped is not None else Counter())
     mono_files, parallel_files, tsv_files = _find_corpus_files(path)
     if not mono_files and not parallel_files and not tsv_files:
@@ -145,14 +145,21 @@ class _LineReader:
     skipped: Counter
 
     def lines(self, file: Path) -> list[str | None]:
-        """Stripped lines of `file`; None for a skipped bad line."""
+        """Stripped lines of `file`; None for a skipped bad line. A file that is mostly bad lines is
+        refused even when skipping: it is not text (a binary file, another encoding)."""
         lines = []
         with _OPENERS.get(file.suffix.lstrip("."), open)(file, "rb") as stream:
             for number, raw in enumerate(stream, start=1):
                 try:
-                    lines.append(raw.decode("utf-8").strip())
+                    line = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:
                     lines.append(self._bad(file, number, "not_utf8", "is not valid UTF-8"))
+                    continue
+                lines.append(self._bad(file, number, "not_utf8", "holds a NUL byte (binary data)") if "\0" in line else line)
+        bad = lines.count(None)
+        if bad and bad * 2 >= len(lines):
+            raise ErnieMError(f"{file}: {bad} of its {len(lines)} lines are not UTF-8 text; is it a text file? "
+                              "(--on-error skip drops single bad lines, not whole files)")
         if lines and lines[0]:
             lines[0] = lines[0].removeprefix("\ufeff").strip()  # editors on Windows start files with a BOM
         return lines
@@ -180,5 +187,5 @@ class _LineReader:
 
     def _bad(self, file: Path, number: int, rule: str, problem: str) -> None:
         if self.on_error != "skip":
-            raise ErnieMError(f"{file}: line {number} {problem} (--on-error skip drops such lines)")
+            raise ErnieMError(f"{file}: line {number} {problem} (`ernie-m corpus build --on-error skip` drops such lines)")
         self.skipped[rule] += 1

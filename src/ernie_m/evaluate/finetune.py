@@ -18,6 +18,7 @@ from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from ernie_m.device import autocast, pick_device
+from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.readers import SentencePair, TaggedSentence
 from ernie_m.files import write_atomically
 from ernie_m.objectives.batch import IGNORE
@@ -34,6 +35,20 @@ class FinetuneConfig:
     max_length: int = 128
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"--epochs {self.epochs}: at least 1"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size}: at least 1"),
+            (math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr}: a positive finite number"),
+            (0 < self.layer_decay <= 1, f"--layer-decay {self.layer_decay}: in (0, 1]"),
+            (0 <= self.warmup_ratio < 1 and 0 <= self.weight_decay < math.inf, "warm-up ratio in [0, 1), weight decay >= 0"),
+            (self.max_length >= 8, f"--max-length {self.max_length}: at least 8 tokens"),
+            (self.seed >= 0, f"--seed {self.seed}: at least 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ErnieMError(f"fine-tuning: {message}")
 
 
 def layer_scale(name: str, num_layers: int, decay: float) -> float:

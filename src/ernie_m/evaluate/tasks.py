@@ -108,6 +108,7 @@ def classification(settings: EvalSettings) -> dict:
     tokenizer = _tokenizer(settings.model_dir)
     length = settings.finetune.max_length
     train = _training_examples(settings, languages, read)
+    tests = {lang: read(settings.test_split, lang) for lang in languages}  # every file checked before fine-tuning
     model = _with_new_head(AutoModelForSequenceClassification, settings.model_dir, num_labels=len(labels))
     dev = pair_features(tokenizer, read(settings.dev_split, "en"), length)
 
@@ -119,7 +120,7 @@ def classification(settings: EvalSettings) -> dict:
                                  tokenizer.pad_token_id, settings.progress, settings.checkpoint)
     scores, predicted = {}, {}
     for lang in languages:
-        features = pair_features(tokenizer, read(settings.test_split, lang), length)
+        features = pair_features(tokenizer, tests[lang], length)
         predictions = predict(model, features)
         scores[lang] = accuracy(predictions, [f["labels"] for f in features])
         predicted[lang] = [labels[label] for label in predictions]
@@ -137,6 +138,8 @@ def ner(settings: EvalSettings) -> dict:
 
     tokenizer = _tokenizer(settings.model_dir)
     train = _training_examples(settings, languages, read)
+    dev = read(settings.dev_split, "en")
+    tests = {lang: read(settings.test_split, lang) for lang in languages}  # every file checked before fine-tuning
     tags = sorted({tag for sentence in train for tag in sentence.tags} | {"O"})
     tag_ids = {tag: i for i, tag in enumerate(tags)}
     length = settings.finetune.max_length
@@ -150,11 +153,9 @@ def ner(settings: EvalSettings) -> dict:
     def gold(sentences) -> list[list[str]]:
         return [list(s.tags) for s in sentences]
 
-    dev = read(settings.dev_split, "en")
     features, _ = tagged_features(tokenizer, train, tag_ids, length)
     model, dev_scores = finetune(model, features, lambda m: entity_f1(predict(m, dev), gold(dev)), settings.finetune,
                                  tokenizer.pad_token_id, settings.progress, settings.checkpoint)
-    tests = {lang: read(settings.test_split, lang) for lang in languages}
     predicted = {lang: predict(model, sentences) for lang, sentences in tests.items()}
     scores = {lang: entity_f1(predicted[lang], gold(tests[lang])) for lang in languages}
     return _with_collapse(_result(settings, "entity F1", scores, dev_scores), {lang: list(chain.from_iterable(p)) for lang, p in predicted.items()})
@@ -184,10 +185,11 @@ def mlqa(settings: EvalSettings) -> dict:
 
     train = _training_examples(settings, languages, read)
     dev = read(settings.dev_split, "en")
+    tests = {lang: read(settings.test_split, lang) for lang in languages}  # every file checked before fine-tuning
     model = _with_new_head(AutoModelForQuestionAnswering, settings.model_dir)
     model, dev_scores = finetune(model, qa.train_features(tokenizer, train, length), lambda m: score(m, dev, "en")["f1"],
                                  settings.finetune, pad, settings.progress, settings.checkpoint)
-    results = {lang: score(model, read(settings.test_split, lang), lang) for lang in languages}
+    results = {lang: score(model, tests[lang], lang) for lang in languages}
     result = _result(settings, "F1", {lang: r["f1"] for lang, r in results.items()}, dev_scores)
     result["exact_match"] = {lang: r["exact_match"] for lang, r in results.items()}
     return result
