@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The CPU build of torch. Install it before anything else: an unpinned torch resolves to a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test demo ablation clean
+.PHONY: install test mutants demo ablation clean
 
 $(BIN)/ernie-m: pyproject.toml
 	@echo "== installing into $(VENV): $(TORCH) first (the CPU build), then ernie-m and its dependencies"
@@ -20,6 +20,10 @@ install: $(BIN)/ernie-m
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# Realistic bugs in the objectives, masking, packing and the model, one at a time: each must fail a test (about 2 minutes).
+mutants: install
+	$(BIN)/python tests/mutants.py
 
 # Run again after an interruption: the corpus, tokenizer and base are reused and training continues from its last checkpoint.
 # Real sentences and a downstream task as further measures: make demo ARGS="--xnli DIR --tatoeba DIR --conll DIR"

@@ -44,6 +44,19 @@ def test_fit_pair_truncates_the_longer_side_first(a, b, budget, expected):
     assert tuple(len(x) for x in fitted) == expected
 
 
+def test_every_pair_fits_its_length_and_is_cut_only_when_it_must_be():
+    for a in range(0, 40):
+        for b in range(0, 40):
+            seq = pair(np.arange(10, 10 + a), 1, np.arange(10, 10 + b), 2, SPECIALS, 32, "restart")
+            assert len(seq) == min(a + b, 28) + 4, (a, b)  # <s> a </s></s> b </s>: 4 specials, at most 32 tokens
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 3, 6, 10, 40])
+def test_masking_selects_the_rate_rounded_and_at_least_one_token(tokens, rng):
+    seq = single(random_tokens(rng, tokens), 1, SPECIALS, 64)
+    assert mask_tokens(seq, ObjectiveConfig(), SPECIALS, rng).sum() == max(1, round(0.15 * tokens))
+
+
 def test_masking_rate_and_80_10_10_split_never_touch_special_tokens():
     rng = np.random.default_rng(0)
     config = ObjectiveConfig()
