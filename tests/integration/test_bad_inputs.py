@@ -41,6 +41,7 @@ CASES = [
     ("pretrain --config {config} --corpus {corpus} --out {nonempty} --no-progress", "exists and is not empty"),
     ("pretrain --out {out} --resume --no-progress", "--resume found no run to continue"),
     ("pretrain --out {out} --resume --config {config} --no-progress", "--resume continues with the run's saved settings"),
+    ("pretrain --out {damaged_run} --resume --no-progress", "run.yaml: not the settings of a run"),
     (PRETRAIN + " --accept-changed-corpus", "--accept-changed-corpus is for --resume"),
     (PRETRAIN + " --tokenizer {model} --init-from {model}", "pass only one of them"),
     (PRETRAIN + " --tokenizer {empty}", "tokenizer"),
@@ -91,10 +92,11 @@ CASES = [
 def paths(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad-inputs")
     folders = {name: root / name for name in ("empty", "nonempty", "lengths", "not_utf8", "nul", "binary", "blank",
-                                              "unknown_language", "partner_missing", "mono_only")}
+                                              "unknown_language", "partner_missing", "mono_only", "damaged_run")}
     for folder in folders.values():
         folder.mkdir()
     (folders["nonempty"] / "something").write_text("x")
+    (folders["damaged_run"] / "run.yaml").write_text("corpus: null\nconfig: {model: {hidden_si")
     (folders["lengths"] / "de-en.de").write_text("a\nb\n")
     (folders["lengths"] / "de-en.en").write_text("a\n")
     (folders["not_utf8"] / "de.txt").write_bytes(b"eins\nzwei \xff\ndrei\nvier\n")

@@ -64,12 +64,15 @@ class RunSettings:
     def save(self, path: Path) -> None:
         data = {"corpus": _text(self.corpus), "init_from": _text(self.init_from), "tokenizer": _text(self.tokenizer),
                 "config": self.config.to_dict()}
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        write_atomically(path, lambda partial: partial.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"))
 
     @classmethod
     def load(cls, path: Path) -> RunSettings:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]), _path(data.get("tokenizer")))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]), _path(data.get("tokenizer")))
+        except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ErnieMError(f"{path}: not the settings of a run ({first_line(error)}); restore it, or start a new run") from None
 
 
 def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True,
