@@ -14,9 +14,11 @@ import typer
 
 from ernie_m.errors import ErnieMError
 
-app = typer.Typer(help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.", no_args_is_help=True, add_completion=False)
-corpus_app = typer.Typer(help="Build and inspect corpora.", no_args_is_help=True)
-tokenizer_app = typer.Typer(help="Train tokenizers.", no_args_is_help=True)
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.", no_args_is_help=True, add_completion=False,
+                  context_settings=HELP_OPTIONS)
+corpus_app = typer.Typer(help="Build and inspect corpora.", no_args_is_help=True, context_settings=HELP_OPTIONS)
+tokenizer_app = typer.Typer(help="Train tokenizers.", no_args_is_help=True, context_settings=HELP_OPTIONS)
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")
 
@@ -29,8 +31,23 @@ CorpusOption = Annotated[Optional[Path], typer.Option(help="A corpus built by `e
 XnliFolder = Annotated[Optional[Path], typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too.")]
 TatoebaFolder = Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")]
 ConllFolder = Annotated[Optional[Path], typer.Option(help="A folder of CoNLL NER files (eng.train, eng.testa, *.testb): fine-tune every model on English, score de, es, nl.")]
-BaseSteps = Annotated[Optional[int], typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe [default: 4000].")]
+BaseSteps = Annotated[Optional[int], typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe (default: 4000).")]
 BASE_STEPS = 4000
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from ernie_m.card import tool_version
+
+        typer.echo(tool_version())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """ERNIE-M: pre-train cross-lingual encoders on XLM-R."""
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -40,7 +57,7 @@ def _codes(text: str | None) -> tuple[str, ...]:
 @corpus_app.command("build")
 def corpus_build(
     out: Annotated[Path, typer.Option(help="New directory for the corpus (never overwritten).")],
-    languages: Annotated[str, typer.Option(help="Catalog languages, comma-separated, or 'all'; '' for none.")] = "all",
+    catalogs: Annotated[Optional[str], typer.Option("--catalogs", "--languages", help="Catalog languages, comma-separated, or 'all'; '' for none (default: all, or none with --user).")] = None,
     user: Annotated[Optional[list[Path]], typer.Option(help="A directory of your own files (layout: docs/usage.md, Corpora); repeatable.")] = None,
     debian_package: Annotated[Optional[list[str]], typer.Option(help="Extra translations from Debian: 'libreoffice-help'.")] = None,
     mono_only: Annotated[str, typer.Option(help="Languages to keep monolingual only (their pairs withheld), comma-separated.")] = "",
@@ -57,7 +74,7 @@ def corpus_build(
         if on_error not in ("fail", "skip"):
             raise ErnieMError(f"--on-error must be fail or skip, got {on_error!r}")
         options = BuildOptions(
-            catalog_languages=_codes(languages), user_corpora=tuple(user or ()), debian_packages=tuple(debian_package or ()),
+            catalog_languages=_codes("all" if catalogs is None and not user else catalogs), user_corpora=tuple(user or ()), debian_packages=tuple(debian_package or ()),
             mono_only=_codes(mono_only), dev_pairs=dev, test_pairs=test, on_error=on_error, seed=seed,
         )
         build_corpus(options, out)
@@ -240,13 +257,13 @@ def evaluate(
     train_split: Annotated[str, typer.Option(help="File split to fine-tune on.")] = "train",
     dev_split: Annotated[str, typer.Option(help="File split for model selection (English).")] = "dev",
     test_split: Annotated[str, typer.Option(help="File split to score.")] = "test",
-    epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs [default: 2].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Fine-tuning batch size [default: 32].")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Fine-tuning peak learning rate [default: 2e-5].")] = None,
-    layer_decay: Annotated[Optional[float], typer.Option(help="Layer-wise learning-rate decay [default: 0.8, ERNIE-M base's].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs (default: 2).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Fine-tuning batch size (default: 32).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Fine-tuning peak learning rate (default: 2e-5).")] = None,
+    layer_decay: Annotated[Optional[float], typer.Option(help="Layer-wise learning-rate decay (default: 0.8, ERNIE-M base's).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
     max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Fine-tuning seed [default: 0].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Fine-tuning seed (default: 0).")] = None,
     layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc, heldout, xnli-retrieval: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,

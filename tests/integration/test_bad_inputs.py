@@ -66,7 +66,7 @@ CASES = [
     ("evaluate xnli --model {model} --data {empty} --languages xx", "no xx data in this task"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --languages en", "train-en.tsv"),
     ("evaluate xnli --model {model} --data {empty} --layer 4", "--layer does not apply"),
-    ("evaluate tatoeba --model {model} --data {empty} --out {out}", "name the languages to score"),
+    ("evaluate tatoeba --model {model} --data {empty} --out {out}", "no tatoeba test files for any of af, ar, bg"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --epochs 0", "--epochs 0: at least 1"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --lr -1", "--lr -1.0: a positive finite number"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --lr inf", "--lr inf: a positive finite number"),

@@ -120,3 +120,17 @@ def test_encode_refuses_a_blank_line_that_would_shift_rows(tmp_path):
     text.write_text("one sentence\n\nanother\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["encode", "--model", str(tmp_path), "--input", str(text), "--out", str(tmp_path / "v.npy")])
     assert result.exit_code == 2 and "line 2 is blank" in result.stderr
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    assert CliRunner().invoke(app, ["--version"]).output.strip() == f"ernie-m {version('ernie-m')}"
+    short = CliRunner().invoke(app, ["evaluate", "-h"])
+    assert short.exit_code == 0 and "Usage:" in short.output
+
+
+def test_defaults_in_help_are_visible():
+    """Defaults written in help texts survive the help's markup (brackets would be eaten)."""
+    output = " ".join(CliRunner().invoke(app, ["evaluate", "--help"]).output.replace("│", " ").split())  # the table's lines joined
+    assert "Fine-tuning epochs (default: 2)." in output and "Fine-tuning peak learning rate (default: 2e-5)." in output

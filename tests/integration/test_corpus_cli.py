@@ -3,6 +3,7 @@ trainer reading a built corpus."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,15 @@ def invoke(*args: str):
 def built(tmp_path_factory) -> Path:
     user = write_corpus(tmp_path_factory.mktemp("user"), pairs=400, mono=150)
     out = tmp_path_factory.mktemp("built") / "corpus"
-    result = invoke("corpus", "build", "--out", str(out), "--languages", "", "--user", str(user), "--dev", "10", "--test", "20")
+    result = invoke("corpus", "build", "--out", str(out), "--user", str(user), "--dev", "10", "--test", "20")
     assert result.exit_code == 0, result.output
     assert "| de |" in result.output and f"corpus written to {out}" in result.output
     return out
+
+
+def test_with_user_files_no_catalog_language_is_added_unless_asked(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["options"]["catalog_languages"] == [] and sorted(manifest["languages"]) == ["de", "en", "fr"]
 
 
 def test_stats_prints_tables_and_writes_a_chart(built):

@@ -63,8 +63,7 @@ def test_tatoeba_on_written_files(tiny_model, tmp_path):
     (data / "tatoeba.deu-eng.deu").write_text(text, encoding="utf-8")
     (data / "tatoeba.deu-eng.eng").write_text(text, encoding="utf-8")
     out = tmp_path / "results"
-    result = evaluate("tatoeba", "--model", str(tiny_model), "--data", str(data), "--languages", "de", "--out", str(out),
-                      "--layer", "1")
+    result = evaluate("tatoeba", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--layer", "1")  # de: found in --data
     saved = json.loads((out / "tatoeba-zero-shot.json").read_text())
     assert saved["scores"] == {"de->en": 100.0, "en->de": 100.0}
     assert "de->en" in result.output and "written:" in result.output

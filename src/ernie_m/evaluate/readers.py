@@ -512,3 +512,20 @@ _FILE_NAMES = {
     "tatoeba": _tatoeba_names,
     "bucc": _bucc_names,
 }
+
+
+def has_files(task: str, data_dir: Path, split: str, language: str) -> bool:
+    """Whether `task_files` finds the task's `split` files of `language` in `data_dir`."""
+    try:
+        task_files(task, data_dir, split, language)
+    except ErnieMError:
+        return False
+    return True
+
+
+def present_languages(task: str, data_dir: Path, split: str, candidates) -> tuple[str, ...]:
+    """The `candidates` that have `split` files of `task` in `data_dir`; an error naming them when none has."""
+    present = tuple(lang for lang in candidates if has_files(task, data_dir, split, lang))
+    if not present:
+        raise ErnieMError(f"{data_dir}: no {task} {split} files for any of {', '.join(candidates) or 'the languages asked'}")
+    return present

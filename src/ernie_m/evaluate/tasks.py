@@ -54,6 +54,7 @@ LANGUAGES = {
     "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
 }
 LANGUAGES["xnli-retrieval"] = tuple(lang for lang in LANGUAGES["xnli"] if lang != "en")  # each retrieved from and into English
+BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 SETTINGS = ("transfer", "translate-train-all")
 ENCODE_ONLY = ("tatoeba", "bucc", "heldout", "xnli-retrieval")  # no fine-tuning: their results' setting is "zero-shot"
 
@@ -197,10 +198,10 @@ def mlqa(settings: EvalSettings) -> dict:
 
 def tatoeba(settings: EvalSettings) -> dict:
     """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
-    if not settings.languages:
-        raise ErnieMError("tatoeba: name the languages to score (--languages de,fr,...)")
+    languages = settings.languages or readers.present_languages(
+        "tatoeba", settings.data_dir, settings.test_split, [lang for lang in readers.TATOEBA_ISO3 if lang != "en"])
     pairs = {}
-    for lang in settings.languages:
+    for lang in languages:
         source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
         pairs[lang] = readers.read_tatoeba(source_file, english_file)
     return _retrieval_result(settings, pairs)
@@ -267,8 +268,7 @@ def bucc(settings: EvalSettings) -> dict:
     sample set), F1 on test (its training set, whose gold is public)."""
     from ernie_m.evaluate.encode import load_encoder
 
-    if not settings.languages:
-        raise ErnieMError("bucc: name the languages to score (--languages de,fr,ru,zh)")
+    languages = settings.languages or readers.present_languages("bucc", settings.data_dir, settings.test_split, BUCC_LANGUAGES)
     model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
 
     def candidates(split: str, lang: str):
@@ -278,7 +278,7 @@ def bucc(settings: EvalSettings) -> dict:
         return mine_pairs(list(foreign), x, list(english), y, k=4), gold
 
     scores = {}
-    for lang in settings.languages:
+    for lang in languages:
         threshold = best_threshold(*candidates(settings.dev_split, lang))
         scores[lang] = bucc_f1(*candidates(settings.test_split, lang), threshold)["f1"]
     return _result(settings, "F1", scores, [])

@@ -122,28 +122,13 @@ def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, s
 
 def tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
     """The run's languages that have Tatoeba files in `data_dir`; an error when none has."""
-    return _present(inputs, "tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3])
+    return readers.present_languages("tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3])
 
 
 def xnli_languages(inputs: Inputs, data_dir: Path, split: str) -> tuple[str, ...]:
     """The run's languages that have XNLI `split` files in `data_dir` (English's too); an error when none has."""
     readers.task_files("xnli", data_dir, split, "en")  # names what it looked for when absent
-    return _present(inputs, "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]])
-
-
-def _present(inputs: Inputs, task: str, data_dir: Path, split: str, languages: list[str]) -> tuple[str, ...]:
-    present = tuple(lang for lang in languages if _has_files(task, data_dir, split, lang))
-    if not present:
-        raise ErnieMError(f"{data_dir}: no {task} {split} files for the run's languages ({', '.join(languages) or 'none of them is in the task'})")
-    return present
-
-
-def _has_files(task: str, data_dir: Path, split: str, lang: str) -> bool:
-    try:
-        readers.task_files(task, data_dir, split, lang)
-    except ErnieMError:
-        return False
-    return True
+    return readers.present_languages("xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]])
 
 
 def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:
