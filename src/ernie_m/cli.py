@@ -172,6 +172,19 @@ def convert(
 
 
 @app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint of a run: OUT/checkpoints/step-N.")],
+    out: Annotated[Path, typer.Option(help="New model directory (Hugging Face format, with the run's tokenizer).")],
+) -> None:
+    """Export any checkpoint of a run as a model directory that evaluate, encode and AutoModel load."""
+    from ernie_m.train.run import export_checkpoint
+
+    with _errors():
+        export_checkpoint(checkpoint, out)
+        typer.echo(f"{checkpoint} exported to {out} (transformers.AutoModel.from_pretrained loads it)")
+
+
+@app.command()
 def card(
     model: Annotated[Path, typer.Option(help="A model directory exported by ernie-m pretrain.")],
     results: Annotated[list[Path], typer.Option(help="A folder of ernie-m evaluate results (repeatable).")],

@@ -100,8 +100,12 @@ def compile_layers(model: ErnieM) -> None:
         layer.compile()
 
 
+POSITIONS = 514  # XLM-R's position table: 512 tokens after the two ids its numbering skips
+
+
 def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_length: int) -> ErnieM:
-    """A randomly initialised XLM-R of the configured size with one language row per language."""
+    """A randomly initialised XLM-R of the configured size with one language row per language, and
+    XLM-R's position table whatever length it trains on, so that its exports take inputs as long as XLM-R's."""
     hf_config = XLMRobertaConfig(
         vocab_size=vocab_size,
         hidden_size=config.hidden_size,
@@ -110,7 +114,7 @@ def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_le
         intermediate_size=config.intermediate_size,
         hidden_dropout_prob=config.hidden_dropout_prob,
         attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-        max_position_embeddings=max_length + 2,  # XLM-R's offset: positions start at 2
+        max_position_embeddings=max(POSITIONS, max_length + 2),  # XLM-R's offset: positions start at 2
         type_vocab_size=len(languages) + 1,
         pad_token_id=1,
         bos_token_id=0,
@@ -119,6 +123,11 @@ def new_model(config: ModelConfig, vocab_size: int, languages: list[str], max_le
         attn_implementation=config.attn_implementation,
     )
     return ErnieM(XLMRobertaForMaskedLM(hf_config))
+
+
+def model_from_config(directory: Path) -> ErnieM:
+    """An ErnieM of the size and languages that `directory`/config.json describes, its weights not loaded."""
+    return ErnieM(XLMRobertaForMaskedLM(XLMRobertaConfig.from_pretrained(directory)))
 
 
 def load_model(path: Path, languages: list[str], attn_implementation: str = "sdpa") -> ErnieM:
@@ -205,12 +214,23 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
     mlm.config.ernie_m_languages = known + added
 
 
+def initial_pooler(config) -> dict[str, torch.Tensor]:
+    """A pooler as XLM-R's checkpoints carry one, initialised as transformers does but from a fixed seed:
+    AutoModel then loads an export whole (no newly initialised weights), the same on every load."""
+    generator = torch.Generator().manual_seed(0)
+    size = config.hidden_size
+    return {"roberta.pooler.dense.weight": torch.randn(size, size, generator=generator) * config.initializer_range,
+            "roberta.pooler.dense.bias": torch.zeros(size)}
+
+
 def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None) -> None:
     """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
     tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
     RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
+    state = weights if weights is not None else model.mlm.state_dict()
+    tokenizer.model_max_length = model.mlm.config.max_position_embeddings - 2  # what the position table holds
     with staged_directory(Path(out_dir)) as partial:
-        model.mlm.save_pretrained(partial, state_dict=weights)
+        model.mlm.save_pretrained(partial, state_dict={**initial_pooler(model.mlm.config), **state})
         tokenizer.save_pretrained(partial)
         if summary is not None:
             (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

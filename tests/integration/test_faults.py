@@ -204,7 +204,7 @@ def small_disk(tmp_path):
 def assert_nothing_half_written(out):
     assert not [p for p in out.rglob("*") if ".partial" in p.name], "a staging file or folder was left"
     for path in (out / "checkpoints").glob("step-*"):
-        assert {p.name for p in path.iterdir()} == {"model.safetensors", "trainer.pt"}, path
+        assert {p.name for p in path.iterdir()} == {"config.json", "model.safetensors", "trainer.pt"}, path
 
 
 @pytest.mark.parametrize("size", ["256k", "800k", "1100k", "1500k"])  # full at: tokenizer, first checkpoint, second, export

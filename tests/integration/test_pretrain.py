@@ -124,3 +124,39 @@ def test_activation_checkpointing_recomputes_exactly(corpus_dir, config_file, tm
     checkpointed = config.__class__(**{**config.__dict__, "train": config.train.__class__(**{**config.train.__dict__, "activation_checkpointing": True})})
     pretrain(RunSettings(checkpointed, corpus_dir), recomputed, progress=False)
     assert enabled == [True] and losses(recomputed) == losses(plain)
+
+
+def test_an_export_takes_xlmr_lengths_and_loads_whole(corpus_dir, config_file, tmp_path):
+    """Trained on 32 tokens, the export still has XLM-R's 514 positions and says so to its tokenizer;
+    AutoModel finds every weight (the pooler too); fill-mask takes a 200-token input."""
+    from transformers import pipeline
+
+    model_dir = pretrain(RunSettings(load_config(config_file), corpus_dir), tmp_path / "run", progress=False)
+    _, info = AutoModel.from_pretrained(model_dir, output_loading_info=True)
+    assert info["missing_keys"] == set()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    assert tokenizer.model_max_length == 512
+    fill = pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir))
+    text = " ".join(["Das Haus"] * 100) + " " + tokenizer.mask_token + " Katze."
+    assert len(tokenizer(text).input_ids) > 200 and len(fill(text)) == 5
+
+
+def test_any_checkpoint_exports_as_a_model_directory(corpus_dir, config_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from ernie_m.cli import app
+
+    out = tmp_path / "run"
+    pretrain(RunSettings(load_config(config_file), corpus_dir), out, stop_at=8, progress=False)
+    step = out / "checkpoints" / "step-000008"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(step), "--out", str(tmp_path / "step-8")])
+    assert result.exit_code == 0, result.output
+    mlm = AutoModelForMaskedLM.from_pretrained(tmp_path / "step-8")
+    saved = safetensors.torch.load_file(step / "model.safetensors")
+    exported = {f"mlm.{name}": tensor for name, tensor in mlm.state_dict().items()}
+    assert set(saved) <= set(exported)
+    for name, tensor in saved.items():
+        assert torch.equal(exported[name], tensor), name
+    assert AutoTokenizer.from_pretrained(tmp_path / "step-8").mask_token == "<mask>"
+    refused = CliRunner().invoke(app, ["export", "--checkpoint", str(out / "checkpoints"), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "not a complete checkpoint" in refused.stderr

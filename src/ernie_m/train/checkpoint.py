@@ -1,6 +1,7 @@
 """Checkpoints that resume a run exactly, and that a crash can never leave half-written.
 
     OUT/checkpoints/step-000100/
+        config.json         the model's Hugging Face config (`ernie-m export --checkpoint` rebuilds it from this)
         model.safetensors   the weights (safetensors: no code runs when loading)       } one process, DDP
         sharded/            weights and optimizer state, torch.distributed.checkpoint  } FSDP: each rank writes
                             its shards; loading re-shards them for any number of processes
@@ -36,6 +37,7 @@ def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict
     """Write checkpoint `step` under `directory` atomically; keep only the newest `keep`."""
     final = directory / f"{PREFIX}{step:06d}"
     with staged_directory(final) as staging:
+        model.mlm.config.to_json_file(staging / "config.json")  # what `ernie-m export --checkpoint` rebuilds the model from
         safetensors.torch.save_model(model, str(staging / "model.safetensors"))
         torch.save({**trainer_state, "step": step}, staging / "trainer.pt")  # last: a checkpoint without it is incomplete
     _prune(directory, keep)

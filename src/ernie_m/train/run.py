@@ -39,7 +39,7 @@ from ernie_m.data.tokenized import TokenizedCorpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import copy_directory, write_atomically
-from ernie_m.model import compile_layers, load_model, new_model, save_pretrained, turn_off_attention_dropout
+from ernie_m.model import compile_layers, load_model, model_from_config, new_model, save_pretrained, turn_off_attention_dropout
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs
@@ -370,3 +370,24 @@ def _text(path: Path | None) -> str | None:
 
 def _path(text: str | None) -> Path | None:
     return None if text is None else Path(text)
+
+
+def export_checkpoint(path: Path, out_dir: Path) -> Path:
+    """The model of checkpoint `path` (OUT/checkpoints/step-N) as a Hugging Face model directory with the
+    run's tokenizer, as the run exports its final model (without the model card)."""
+    path = Path(path)
+    if (path / "sharded").is_dir():
+        raise ErnieMError(f"{path}: a sharded (FSDP) checkpoint; export is for unsharded ones (resume the run to its end to export)")
+    missing = [name for name in ("config.json", "model.safetensors", "trainer.pt") if not (path / name).is_file()]
+    if missing:
+        raise ErnieMError(f"{path}: not a complete checkpoint of this version (no {', '.join(missing)}); "
+                          "give OUT/checkpoints/step-N of a run")
+    run_dir = path.parent.parent
+    if not (run_dir / "run.yaml").is_file():
+        raise ErnieMError(f"{path}: no run.yaml two folders up; a checkpoint is exported from inside its run's folder")
+    settings = RunSettings.load(run_dir / "run.yaml")
+    tokenizer = load_tokenizer(settings.init_from or run_dir / "tokenizer")
+    model = model_from_config(path)
+    checkpoint.load_weights(path, model, torch.device("cpu"))
+    save_pretrained(model, tokenizer, out_dir)
+    return Path(out_dir)
