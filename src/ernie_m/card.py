@@ -8,14 +8,14 @@ objectives, data, steps and, when there are any, evaluation results).
 from __future__ import annotations
 
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
 
 from ernie_m.errors import ErnieMError, first_line
-from ernie_m.evaluate.report import read_results, summary_table
+from ernie_m.evaluate.report import measured_on, partial_measure, read_results, summary_table
 from ernie_m.files import write_atomically
+from ernie_m.provenance import tool_version
 
 RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what its card is written from
 USAGE = """```python
@@ -51,14 +51,6 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def tool_version() -> str:
-    """"ernie-m X.Y.Z" as installed; "ernie-m (not installed)" when run from a source tree on PYTHONPATH."""
-    try:
-        return f"ernie-m {version('ernie-m')}"
-    except PackageNotFoundError:
-        return "ernie-m (not installed)"
 
 
 def converted_card(name: str, layout: str, source_name: str, config, ignored: list[str], has_pooler: bool) -> str:
@@ -164,18 +156,19 @@ Mean of the last {summary["losses_over"]} logged values of each objective:
 """
 
 
-def add_results(model_dir: Path, results_dirs: list[Path]) -> Path:
-    """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`."""
+def add_results(model_dir: Path, results_dirs: list[Path], allow_partial: bool = False) -> Path:
+    """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`; results
+    scored on a dev split, fine-tuned on a subsample or without provenance only with `allow_partial`."""
     results = []
     for folder in map(Path, results_dirs):
         found = read_results(folder)
         if not found:
             raise ErnieMError(f"{folder}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
         results += found
-    return write_results(model_dir, results)
+    return write_results(model_dir, results, allow_partial)
 
 
-def write_results(model_dir: Path, results: list[dict]) -> Path:
+def write_results(model_dir: Path, results: list[dict], allow_partial: bool = False) -> Path:
     """The card of the pre-training export `model_dir`, written again with `results` (ernie_m.evaluate task results)."""
     model_dir = Path(model_dir)
     summary_file = model_dir / RUN_SUMMARY
@@ -184,9 +177,14 @@ def write_results(model_dir: Path, results: list[dict]) -> Path:
     others = sorted({result["model"] for result in results if Path(result["model"]).resolve() != model_dir.resolve()})
     if others:
         raise ErnieMError(f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's")
+    partial = [f"{result['task']} ({result['setting']}): {why}" for result in results if (why := partial_measure(result))]
+    if partial and not allow_partial:
+        raise ErnieMError(f"not full test-set results: {'; '.join(partial)}; pass --allow-partial to put them in the card, "
+                          "which then says what each one is")
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        card = run_card(summary, summary_table(results))
+        measured = "\n".join(f"- {measured_on(result)}" for result in results)
+        card = run_card(summary, f"{summary_table(results)}\n\nWhat each result was measured on:\n\n{measured}")
     except (ValueError, KeyError, TypeError) as error:
         raise ErnieMError(f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again") from None
     write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))

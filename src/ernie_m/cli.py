@@ -37,7 +37,7 @@ BASE_STEPS = 4000
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from ernie_m.card import tool_version
+        from ernie_m.provenance import tool_version
 
         typer.echo(tool_version())
         raise typer.Exit()
@@ -188,12 +188,13 @@ def export(
 def card(
     model: Annotated[Path, typer.Option(help="A model directory exported by ernie-m pretrain.")],
     results: Annotated[list[Path], typer.Option(help="A folder of ernie-m evaluate results (repeatable).")],
+    allow_partial: Annotated[bool, typer.Option(help="Accept results scored on a dev split or fine-tuned on a subsample; the card says which.")] = False,
 ) -> None:
-    """Put evaluation results into a pre-trained model's card (MODEL/README.md)."""
+    """Put evaluation results into a pre-trained model's card (MODEL/README.md), with what each was measured on."""
     from ernie_m.card import add_results
 
     with _errors():
-        typer.echo(f"model card written: {add_results(model, results)}")
+        typer.echo(f"model card written: {add_results(model, results, allow_partial)}")
 
 
 @app.command()

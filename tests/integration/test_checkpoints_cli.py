@@ -76,9 +76,12 @@ def test_pretraining_continues_from_converted_erniem_and_exports_a_hub_ready_mod
     results = tmp_path / "eval"
     write_report({"task": "xnli", "setting": "transfer", "metric": "accuracy", "model": str(model_dir),
                   "scores": {"en": 61.25, "de": 40.5}, "average": 50.875}, results)
-    assert invoke("card", "--model", str(model_dir), "--results", str(results)).exit_code == 0
+    refused = invoke("card", "--model", str(model_dir), "--results", str(results))  # a result without provenance
+    assert refused.exit_code == 2 and "no provenance (written by an earlier version); pass --allow-partial" in refused.stderr
+    assert invoke("card", "--model", str(model_dir), "--results", str(results), "--allow-partial").exit_code == 0
     card = (model_dir / "README.md").read_text()
     assert "None yet" not in card and "| run | 61.2 | 40.5 | 50.9 |" in card
+    assert "- xnli (transfer): no provenance (written by an earlier version)" in card
 
     empty = tmp_path / "empty"
     empty.mkdir()

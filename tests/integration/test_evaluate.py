@@ -240,3 +240,8 @@ def test_a_finished_evaluation_leaves_no_fine_tuning_state(tiny_model, tmp_path)
     out = tmp_path / "results"
     evaluate("xnli", "--model", str(tiny_model), "--data", str(data), "--languages", "en", "--epochs", "1", "--out", str(out))
     assert not (out / ".finetune").exists() and (out / "xnli-transfer.json").is_file()
+    made = json.loads((out / "xnli-transfer.json").read_text())["provenance"]
+    assert made["data"] == str(data.resolve()) and made["test_split"] == "test" and made["examples"] == {"en": 20}
+    assert made["fine_tuning"] == {"train_split": "train", "dev_split": "dev", "examples": 20, "subsample": None, "epochs": 1,
+                                   "batch_size": 32, "lr": 2e-5, "layer_decay": 0.8, "seed": 0}
+    assert made["max_length"] == 128 and made["software"]["torch"] == torch.__version__

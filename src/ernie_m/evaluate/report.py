@@ -133,3 +133,32 @@ def _labels(models: list[str]) -> dict[str, str]:
     short = {model: model_label(model) for model in models}
     uses = Counter(short.values())
     return {model: model if uses[name] > 1 else name for model, name in short.items()}
+
+
+def partial_measure(result: dict) -> str | None:
+    """Why `result` is not a full test-set measure (a dev split, a fine-tuning subsample, no provenance); None if it is."""
+    made = result.get("provenance")
+    if made is None:
+        return "no provenance (written by an earlier version)"
+    if made["test_split"] != "test" and result["task"] not in ("heldout", "xnli-retrieval"):
+        return f"scored on the {made['test_split']} split"
+    if made["fine_tuning"] and made["fine_tuning"]["subsample"]:
+        return f"fine-tuned on a subsample of {made['fine_tuning']['subsample']:,} examples"
+    return None
+
+
+def measured_on(result: dict) -> str:
+    """One line: the result's split, examples per language, fine-tuning (or pooled layer) and software."""
+    made = result.get("provenance")
+    name = f"{result['task']} ({result['setting']})"
+    if made is None:
+        return f"{name}: no provenance (written by an earlier version)"
+    counts = sorted(set(made["examples"].values()))
+    examples = f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}-{counts[-1]:,}"
+    tuning = made["fine_tuning"]
+    how = (f"fine-tuned on {tuning['examples']:,} {tuning['train_split']} examples ({tuning['epochs']} epochs, lr {tuning['lr']:g}, "
+           f"layer decay {tuning['layer_decay']:g}, seed {tuning['seed']})") if tuning else "no fine-tuning"
+    software = made["software"]
+    commit = f" at {software['commit'][:12]}" if software.get("commit") else ""
+    return (f"{name}: {made['test_split']} split, {examples} examples a language, up to {made['max_length']} tokens; {how}; "
+            f"{software['ernie_m']}{commit}, torch {software['torch']}, transformers {software['transformers']}, {software['date'][:10]}")

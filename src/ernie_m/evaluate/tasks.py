@@ -44,6 +44,7 @@ from ernie_m.evaluate.metrics import (
     squad_scores,
 )
 from ernie_m.model import check_model_directory
+from ernie_m.provenance import software
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ def classification(settings: EvalSettings) -> dict:
         predictions = predict(model, features)
         scores[lang] = accuracy(predictions, [f["labels"] for f in features])
         predicted[lang] = [labels[label] for label in predictions]
-    return _with_collapse(_result(settings, "accuracy", scores, dev_scores), predicted)
+    examples = {lang: len(tests[lang]) for lang in languages}
+    return _with_collapse(_result(settings, "accuracy", scores, dev_scores, examples, len(train)), predicted)
 
 
 def ner(settings: EvalSettings) -> dict:
@@ -159,7 +161,8 @@ def ner(settings: EvalSettings) -> dict:
                                  tokenizer.pad_token_id, settings.progress, settings.checkpoint)
     predicted = {lang: predict(model, sentences) for lang, sentences in tests.items()}
     scores = {lang: entity_f1(predicted[lang], gold(tests[lang])) for lang in languages}
-    return _with_collapse(_result(settings, "entity F1", scores, dev_scores), {lang: list(chain.from_iterable(p)) for lang, p in predicted.items()})
+    result = _result(settings, "entity F1", scores, dev_scores, {lang: len(tests[lang]) for lang in languages}, len(train))
+    return _with_collapse(result, {lang: list(chain.from_iterable(p)) for lang, p in predicted.items()})
 
 
 def mlqa(settings: EvalSettings) -> dict:
@@ -191,7 +194,8 @@ def mlqa(settings: EvalSettings) -> dict:
     model, dev_scores = finetune(model, qa.train_features(tokenizer, train, length), lambda m: score(m, dev, "en")["f1"],
                                  settings.finetune, pad, settings.progress, settings.checkpoint)
     results = {lang: score(model, tests[lang], lang) for lang in languages}
-    result = _result(settings, "F1", {lang: r["f1"] for lang, r in results.items()}, dev_scores)
+    result = _result(settings, "F1", {lang: r["f1"] for lang, r in results.items()}, dev_scores,
+                     {lang: len(tests[lang]) for lang in languages}, len(train))
     result["exact_match"] = {lang: r["exact_match"] for lang, r in results.items()}
     return result
 
@@ -258,7 +262,7 @@ def _retrieval_result(settings: EvalSettings, pairs: dict[str, tuple[list[str], 
             hits[direction] = "".join("1" if hit else "0" for hit in found)
             scores[direction] = 100.0 * float(found.mean())
             floor[direction] = retrieval_accuracy(overlap.T if transpose else overlap)
-    result = _result(settings, "accuracy", scores, [])
+    result = _result(settings, "accuracy", scores, [], {lang: len(source) for lang, (source, _) in pairs.items()})
     result.update(overlap_floor=floor, sentences={lang: len(source) for lang, (source, _) in pairs.items()}, hits=hits)
     return result
 
@@ -277,11 +281,12 @@ def bucc(settings: EvalSettings) -> dict:
         y = _embed(list(english.values()), model, tokenizer, settings)
         return mine_pairs(list(foreign), x, list(english), y, k=4), gold
 
-    scores = {}
+    scores, examples = {}, {}
     for lang in languages:
         threshold = best_threshold(*candidates(settings.dev_split, lang))
-        scores[lang] = bucc_f1(*candidates(settings.test_split, lang), threshold)["f1"]
-    return _result(settings, "F1", scores, [])
+        found, gold = candidates(settings.test_split, lang)
+        scores[lang], examples[lang] = bucc_f1(found, gold, threshold)["f1"], len(gold)
+    return _result(settings, "F1", scores, [], examples)
 
 
 TASKS = {
@@ -383,7 +388,9 @@ def _with_collapse(result: dict, predicted: dict[str, list[str]]) -> dict:
     return result
 
 
-def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float]) -> dict:
+def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float],
+            examples: dict[str, int], trained_on: int | None = None) -> dict:
+    """A task's result; `examples`: scored examples per language; `trained_on`: fine-tuning examples (None: no fine-tuning)."""
     return {
         "task": settings.task,
         "setting": result_setting(settings.task, settings.setting),
@@ -392,4 +399,24 @@ def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_s
         "scores": scores,
         "average": float(np.mean(list(scores.values()))),
         "dev_scores": dev_scores,
+        "provenance": provenance(settings, examples, trained_on),
+    }
+
+
+def provenance(settings: EvalSettings, examples: dict[str, int], trained_on: int | None) -> dict:
+    """What a result was measured on and with: data, split, examples per language, the fine-tuning (or
+    the pooled layer), and the software that ran it."""
+    tuning = settings.finetune
+    return {
+        "data": str(Path(settings.data_dir).resolve()),
+        "test_split": settings.test_split,
+        "examples": examples,
+        "max_length": tuning.max_length,
+        "fine_tuning": None if trained_on is None else {
+            "train_split": settings.train_split, "dev_split": settings.dev_split, "examples": trained_on,
+            "subsample": settings.max_train_examples, "epochs": tuning.epochs, "batch_size": tuning.batch_size,
+            "lr": tuning.lr, "layer_decay": tuning.layer_decay, "seed": tuning.seed,
+        },
+        "layer": settings.layer if trained_on is None else None,
+        "software": software(),
     }

@@ -238,7 +238,7 @@ def _scored(corpus: Path, model_dir: Path, training: dict, scoring: Scoring, pro
         result[name] = measured
     if missing:
         if training["steps"] and (Path(model_dir) / RUN_SUMMARY).is_file():  # a model trained here: its card gets its scores
-            write_results(model_dir, [result[name] for name in wanted])
+            write_results(model_dir, [result[name] for name in wanted], allow_partial=True)  # the card says what each measure is
         write_atomically(out_dir / "result.json", lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8"))
     return result
 

@@ -29,7 +29,7 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
-from ernie_m.card import tool_version
+from ernie_m.provenance import software
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
@@ -135,9 +135,11 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
 def run_summary(settings: RunSettings, corpus: TextCorpus, model, out_dir: Path, processes: int) -> dict:
     """What the model card says about the run: languages, sizes, schedule, data and final losses."""
     config, hf = settings.config, model.mlm.config
+    made_with = software()
     return {
         "name": out_dir.resolve().name,
-        "tool": tool_version(),
+        "tool": made_with["ernie_m"],
+        "software": made_with,
         "languages": model.languages,
         "init_from": settings.init_from and Path(settings.init_from).resolve().name,  # names only: a card is published
         "corpus": settings.corpus and Path(settings.corpus).resolve().name,  # None: the system's translation catalogs
