@@ -27,7 +27,7 @@ if [ "${1:-}" = prepare ]; then
     ernie_m corpus build --out "$study/corpus" --languages de,es,fr,ru,zh,bg,el,tr,nl --mono-only bg,el,tr,nl || exit $?
     "$python" -c 'import sys; from pathlib import Path; from ernie_m.config import load_config; from ernie_m.experiments.inputs import corpus_tokenizer
 config = load_config(Path(sys.argv[1])); corpus_tokenizer(Path(sys.argv[2]), config.tokenizer, config.train.seed, Path(sys.argv[3]))' \
-        "$here/configs/gpu-study.yaml" "$study/corpus" "$study/cache"
+        "$here/src/ernie_m/configs/gpu-study.yaml" "$study/corpus" "$study/cache"
     exit $?
 fi
 
@@ -40,7 +40,7 @@ xnli=${XNLI:-}
 for candidate in "$here/../shared/data/xnli" "$here/shared/data/xnli"; do
     [ -z "$xnli" ] && [ -f "$candidate/dev-en.tsv" ] && xnli=$candidate
 done
-options=(--config "$here/configs/gpu-study.yaml" --corpus "$study/corpus" --cache "$study/cache" --out "$study/ablation"
+options=(--config "$here/src/ernie_m/configs/gpu-study.yaml" --corpus "$study/corpus" --cache "$study/cache" --out "$study/ablation"
          --base-steps 2000 --max-steps 2000 --no-progress)
 [ -n "$xnli" ] && options+=(--xnli "$xnli")
 if [ "${GPU_STUDY_SIZE:-gpu}" = tiny ]; then

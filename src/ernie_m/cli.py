@@ -117,7 +117,7 @@ def tokenizer_train(
 
 @app.command()
 def pretrain(
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (configs/tiny.yaml, base.yaml, large.yaml).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="A YAML config file, or a bundled one by name: tiny, base, large, gpu-study.")] = None,
     corpus: Annotated[Optional[Path], typer.Option(help="A built corpus, or a directory of <lang>.txt and <a>-<b>.<a>/<a>-<b>.<b> files. Default: the system's translation catalogs.")] = None,
     tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer directory (`ernie-m tokenizer train`); default: trained on the corpus.")] = None,
     out: Annotated[Path, typer.Option(help="Output directory (must be new or empty, unless --resume).")] = Path("runs/pretrain"),
@@ -200,7 +200,7 @@ def card(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
-    config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages).")] = Path("configs/tiny.yaml"),
+    config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages): a file or a bundled name.")] = Path("tiny"),
     base_steps: BaseSteps = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
@@ -224,7 +224,7 @@ def demo(
 @app.command()
 def ablation(
     out: Annotated[Path, typer.Option(help="Output folder: one run per arm and seed, ablation.md/.png/.json.")] = Path("runs/ablation"),
-    config: Annotated[Path, typer.Option(help="The config every arm shares (two stages); see --max-steps.")] = Path("configs/tiny.yaml"),
+    config: Annotated[Path, typer.Option(help="The config every arm shares (two stages), a file or a bundled name; see --max-steps.")] = Path("tiny"),
     arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the base and every arm run with each.")] = "0,1,2",
     max_steps: Annotated[int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")] = 3000,

@@ -157,9 +157,28 @@ def _plain(value):
     return value
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
-    """Read YAML (or the defaults when `path` is None), apply `a.b=value` overrides, validate."""
-    return config_from_dict(_read_yaml(Path(path)) if path is not None else {}, overrides)
+BUNDLED = Path(__file__).resolve().parent / "configs"  # tiny, base, large, gpu-study: installed with the package
+
+
+def bundled_configs() -> list[str]:
+    return sorted(path.stem for path in BUNDLED.glob("*.yaml"))
+
+
+def load_config(path: Path | str | None, overrides: list[str] = ()) -> Config:
+    """Read YAML (or the defaults when `path` is None), apply `a.b=value` overrides, validate. `path` is a
+    file, or the name of a bundled config ("tiny", "base", ...) when no such file exists."""
+    return config_from_dict(_read_yaml(config_path(path)) if path is not None else {}, overrides)
+
+
+def config_path(path: Path | str) -> Path:
+    """A config file's path: `path` itself, or the bundled config of that name."""
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        bundled = BUNDLED / f"{path.name}.yaml"
+        if not bundled.is_file():
+            raise ErnieMError(f"{path}: neither a config file nor a bundled config ({', '.join(bundled_configs())})")
+        return bundled
+    return path
 
 
 def config_from_dict(raw: dict, overrides: list[str] = ()) -> Config:
