@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ernie_m.errors import ErnieMError
+from ernie_m.hub import local_model
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.", no_args_is_help=True, add_completion=False,
@@ -123,7 +124,7 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="Output directory (must be new or empty, unless --resume).")] = Path("runs/pretrain"),
     max_steps: Annotated[Optional[int], typer.Option(help="Squeeze the stage schedule into this many steps.")] = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")] = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format, or a hub id in the local cache.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")] = False,
     accept_changed_corpus: Annotated[bool, typer.Option(help="With --resume: continue although the corpus changed since the checkpoint (the data order then differs from an uninterrupted run).")] = False,
     set_: Overrides = None,
@@ -145,6 +146,7 @@ def pretrain(
             if tokenizer and init_from:
                 raise ErnieMError("--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them")
             loaded = load_config(config, set_ or [])
+            init_from = local_model(init_from) if init_from is not None else None
             settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer)
         if accept_changed_corpus and not resume:
             raise ErnieMError("--accept-changed-corpus is for --resume")
@@ -160,14 +162,14 @@ def pretrain(
 @app.command()
 def convert(
     from_: Annotated[str, typer.Option("--from", help="Layout of the checkpoint: paddle (PaddleNLP .pdparams) or hf-erniem (transformers 4 ErnieM).")],
-    src: Annotated[Path, typer.Option(help="The checkpoint's directory (weights, config, sentencepiece.bpe.model, vocab.txt), or for paddle its .pdparams file.")],
+    src: Annotated[Path, typer.Option(help="The checkpoint's directory (weights, config, sentencepiece.bpe.model, vocab.txt), or for paddle its .pdparams file; or a hub id in the local cache.")],
     out: Annotated[Path, typer.Option(help="New model directory in the XLM-R layout (an earlier conversion there is replaced).")],
 ) -> None:
     """Convert released ERNIE-M weights to a Hugging Face XLM-R model directory (no PaddlePaddle needed)."""
     from ernie_m.convert.checkpoint import convert_checkpoint
 
     with _errors():
-        convert_checkpoint(from_, src, out)
+        convert_checkpoint(from_, local_model(src), out)
         typer.echo(f"converted to {out} (transformers.AutoModel.from_pretrained loads it; --init-from takes it)")
 
 
@@ -229,7 +231,7 @@ def ablation(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the base and every arm run with each.")] = "0,1,2",
     max_steps: Annotated[int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")] = 3000,
     base_steps: BaseSteps = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk) every arm continues from, instead of a base trained here.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk, or a hub id in the local cache) every arm continues from, instead of a base trained here.")] = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
     xnli: XnliFolder = None,
@@ -256,6 +258,7 @@ def ablation(
         inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache, corpus)
         if init_from is not None and base_steps is not None:
             raise ErnieMError("--base-steps: with --init-from the given model is the base; no base is trained")
+        init_from = local_model(init_from) if init_from is not None else None
         report = run_ablation(inputs, out, _codes(arms), seed_list, _base_steps(base_steps), _scoring(inputs, xnli, tatoeba, conll), init_from, progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
 
@@ -263,7 +266,7 @@ def ablation(
 @app.command()
 def evaluate(
     task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, xnli-retrieval (XNLI's translated sentences), or heldout (a built corpus's test pairs).")],
-    model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer.")],
+    model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer, or a hub id in the local cache.")],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
     setting: Annotated[str, typer.Option(help="transfer (train en) or translate-train-all.")] = "transfer",
@@ -288,6 +291,7 @@ def evaluate(
     from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, check_task, result_setting, run_task
 
     with _errors():
+        model = local_model(model)
         check_task(task, setting)
         if task in ENCODE_ONLY:
             given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
@@ -340,7 +344,7 @@ def report(results: Annotated[list[Path], typer.Argument(help="Directories of `e
 
 @app.command()
 def encode(
-    model: Annotated[Path, typer.Option(help="A model directory with its tokenizer.")],
+    model: Annotated[Path, typer.Option(help="A model directory with its tokenizer, or a hub id in the local cache.")],
     input: Annotated[Path, typer.Option(help="UTF-8 text, one sentence a line.")],
     out: Annotated[Path, typer.Option(help="Where to write the (N, hidden) float32 array (.npy).")],
     layer: Annotated[Optional[int], typer.Option(help="Hidden layer (0 = embeddings); default: XTREME's 8 of 12, scaled.")] = None,
@@ -359,7 +363,7 @@ def encode(
         blank = next((number for number, line in enumerate(sentences, start=1) if not line), None)
         if blank is not None:
             raise ErnieMError(f"{input}: line {blank} is blank; encode takes one sentence a line, row i for line i")
-        vectors = encode_dir(model, sentences, layer=layer, pooling=pooling, batch_size=batch_size)
+        vectors = encode_dir(local_model(model), sentences, layer=layer, pooling=pooling, batch_size=batch_size)
         def save(partial: Path) -> None:
             with open(partial, "wb") as stream:  # a file object: np.save would append .npy to a name
                 np.save(stream, vectors, allow_pickle=False)
