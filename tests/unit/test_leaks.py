@@ -58,6 +58,39 @@ def test_camlm_no_leak_from_own_sentence(masked_side, other_side, implementation
         assert torch.equal(masked_logits(model, changed(batch, position), segment, masked_side), reference), position
 
 
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_camlm_no_leak_from_own_sentence_in_a_packed_row(implementation):
+    """Pairs packed several to a row: changing an unmasked token of a pair's sentence leaves that
+    sentence's masked logits exactly as they were, whatever else shares the row."""
+    model = tiny_model(implementation)
+    rng = np.random.default_rng(5)
+    pairs = [(random_tokens(rng, n), 1, random_tokens(rng, n - 2), 2) for n in (9, 10, 11, 12, 13)]
+    batch = camlm.build_batch(pairs, dataclasses.replace(context(), packing=True), rng)
+    rows = [row for row, _, _ in batch.placement]
+    index = next(i for i, row in enumerate(rows) if rows.count(row) > 1)  # a pair that shares its row
+    row, offset, n = batch.placement[index]
+    segment = torch.full_like(batch.input_ids[row], -1)
+    segment[offset : offset + n] = torch.tensor([SOURCE] * (len(pairs[index][0]) + 2) + [TARGET] * (len(pairs[index][2]) + 2))
+    row_predicted = batch.predict_mask[row]
+
+    def logits_of(side: int, ids) -> torch.Tensor:
+        with torch.no_grad():
+            hidden = model.hidden_states(ids, batch.position_ids, batch.language_ids, batch.attention)[row]
+        return hidden[row_predicted & (segment == side)]
+
+    for side in (SOURCE, TARGET):
+        reference = logits_of(side, batch.input_ids)
+        assert len(reference) > 0
+        for position in torch.nonzero((segment == side) & ~row_predicted).flatten().tolist():
+            assert torch.equal(logits_of(side, changed_at(batch.input_ids, row, position)), reference), (side, position)
+
+
+def changed_at(ids: torch.Tensor, row: int, position: int) -> torch.Tensor:
+    other = ids.clone()
+    other[row, position] = SPECIALS.unk + 1 + (int(other[row, position]) + 7) % (SPECIALS.mask - SPECIALS.unk - 1)
+    return other
+
+
 @pytest.mark.parametrize(("masked_side", "other_side"), [(SOURCE, TARGET), (TARGET, SOURCE)])
 def test_camlm_leak_test_sees_the_other_sentence(masked_side, other_side):
     """The other sentence's unmasked tokens do reach the masked ones: the property above is not vacuous."""

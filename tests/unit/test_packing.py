@@ -49,11 +49,14 @@ def test_packed_batches_give_every_sequence_the_outputs_it_has_alone(name):
         torch.testing.assert_close(logits_p, logits_a, atol=1e-5, rtol=1e-5)
 
 
-def test_a_packed_sequence_never_sees_its_row_neighbours():
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("name", ["mmlm", "tlm", "camlm", "btmlm"])
+def test_a_packed_sequence_never_sees_its_row_neighbours(name, implementation):
     """Changing one sequence of a packed row leaves the other sequences' outputs exactly as they were."""
-    model = tiny_model()
+    model = tiny_model(implementation)
     ctx = dataclasses.replace(context(model), packing=True)
-    batch = OBJECTIVES["mmlm"].build_batch(examples("mono", np.random.default_rng(2)), ctx, np.random.default_rng(3))
+    objective = OBJECTIVES[name]
+    batch = objective.build_batch(examples(objective.DATA, np.random.default_rng(2)), ctx, np.random.default_rng(3))
     row, offset, n = batch.placement[0]
     assert sum(1 for r, _, _ in batch.placement if r == row) > 1
     changed = batch.input_ids.clone()
