@@ -103,8 +103,10 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
         model["layers"], model["hidden"], model["heads"], model["intermediate"], f"{model['vocab_size']:,}", f"{model['parameters']:,}"]])
     pairs = markdown_table(["pair", "sentence pairs"], [[pair, f"{n:,}"] for pair, n in data["pairs"].items()]) if data["pairs"] else "none"
     mono = markdown_table(["language", "sentences"], [[lang, f"{n:,}"] for lang, n in data["monolingual"].items()]) if data["monolingual"] else "none"
-    losses = markdown_table(["objective", "loss"], [[OBJECTIVE_NAMES[n], f"{summary['final_losses'][n]:.3f}"]
-                                                    for n in OBJECTIVE_NAMES if n in summary["final_losses"]])
+    validation = summary.get("validation_losses") or {}
+    losses = markdown_table(["objective", "loss", "dev split"], [
+        [OBJECTIVE_NAMES[n], f"{summary['final_losses'][n]:.3f}", f"{validation[n]:.3f}" if n in validation else "-"]
+        for n in OBJECTIVE_NAMES if n in summary["final_losses"]])
     results = evaluation or (
         "None yet. Evaluate with `ernie-m evaluate TASK --model THIS_DIR --out EVAL`, then put the results in this card "
         "with `ernie-m card --model THIS_DIR --results EVAL`."
@@ -146,7 +148,8 @@ Monolingual text (besides the sides of the pairs):
 
 ## Losses at the end of training
 
-Mean of the last {summary["losses_over"]} logged values of each objective:
+Mean of the last {summary["losses_over"]} logged values of each objective, and its loss on the corpus's
+held-out dev split at the end (when the corpus has one):
 
 {losses}
 

@@ -104,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
+    eval_every: int | None = None  # validation loss per objective on the corpus's dev split; None: at every checkpoint, 0: never
     keep_checkpoints: int = 2
     device: str = "auto"  # "auto", "cpu" or "cuda"
     bf16: bool = True  # bf16 autocast, on CUDA only (it is far slower on CPU)
@@ -309,6 +310,7 @@ def _validate(config: Config) -> None:
         (train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),
         (train.log_every >= 1 and train.checkpoint_every >= 1, "train.log_every and train.checkpoint_every must be >= 1"),
         (train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        (train.eval_every is None or train.eval_every >= 0, "train.eval_every must be >= 0 (0: no validation)"),
         (train.lr > 0 and train.warmup_steps >= 0, "train.lr must be positive and train.warmup_steps >= 0"),
         (data.alpha >= 0 and config.tokenizer.alpha >= 0, "data.alpha and tokenizer.alpha must be >= 0"),
         (obj.bt_temperature > 0 and obj.bt_top_k >= 0, "objectives.bt_temperature must be positive, bt_top_k >= 0"),

@@ -67,3 +67,40 @@ def test_build_refuses_bad_input_without_leaving_a_corpus(tmp_path):
     assert not out.exists() and not any(p.name.startswith(".corpus") for p in tmp_path.iterdir())
     result = invoke("corpus", "stats", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "no manifest.json" in result.stderr
+
+
+def test_validation_losses_on_the_dev_split_and_a_resume_that_stays_exact(config_file, tmp_path):
+    import math
+
+    import safetensors.torch
+    import torch
+
+    from ernie_m.config import load_config
+    from ernie_m.train.run import RunSettings, pretrain
+
+    def logged(out):
+        return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "param_checksums" not in line]
+
+    user = write_corpus(tmp_path / "user", pairs=1300, mono=150)  # enough pairs to hold some out
+    corpus = tmp_path / "corpus"
+    assert invoke("corpus", "build", "--out", str(corpus), "--user", str(user), "--dev", "20", "--test", "20").exit_code == 0
+    assert any((corpus / "dev").iterdir())
+    config = load_config(config_file)
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    pretrain(RunSettings(config, corpus), straight, progress=False)
+    validations = [record for record in logged(straight) if record.get("event") == "validation"]
+    assert [record["step"] for record in validations] == [4, 8, 12]  # every checkpoint (train.checkpoint_every 4)
+    assert set(validations[-1]) == {"step", "event", "val/mmlm", "val/tlm", "val/camlm", "val/btmlm"}
+    assert all(math.isfinite(value) for record in validations for key, value in record.items() if key.startswith("val/"))
+    assert "| CAMLM |" in (straight / "model" / "README.md").read_text()
+    assert json.loads((straight / "model" / "ernie_m_run.json").read_text())["validation_losses"] == {
+        key.removeprefix("val/"): value for key, value in validations[-1].items() if key.startswith("val/")}
+    pretrain(RunSettings(config, corpus), interrupted, stop_at=6, progress=False)
+    pretrain(None, interrupted, resume=True, progress=False)
+    def without_speed(out):
+        return [{key: value for key, value in record.items() if key != "tokens_per_s"} for record in logged(out)]
+
+    assert without_speed(interrupted) == without_speed(straight)  # losses and validation losses alike
+    a = safetensors.torch.load_file(straight / "model" / "model.safetensors")
+    b = safetensors.torch.load_file(interrupted / "model" / "model.safetensors")
+    assert all(torch.equal(a[key], b[key]) for key in a)

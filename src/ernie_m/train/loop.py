@@ -46,6 +46,7 @@ class Trainer:
     out_dir: Path
     watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
     inputs: dict = field(default_factory=dict)  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
+    validation: dict[str, list[list]] = field(default_factory=dict)  # per objective, fixed example lists of the dev split
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0
     window_start: float = field(default_factory=time.perf_counter)
@@ -70,9 +71,37 @@ class Trainer:
             if step % self.config.train.log_every == 0 or at_checkpoint:
                 record = self.log(step)
                 bar.set_postfix_str(" ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/")))
+            if self.validation and self.eval_every and (step % self.eval_every == 0 or step == self.config.total_steps):
+                record = self.validate(step)
+                bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("val/")))
             if at_checkpoint:
                 self.save(step)
         bar.close()
+
+    @property
+    def eval_every(self) -> int:
+        every = self.config.train.eval_every
+        return self.config.train.checkpoint_every if every is None else every
+
+    def validate(self, step: int) -> dict:
+        """Each objective's mean loss on its fixed dev batches (masks drawn the same way each time, no
+        dropout, no gradient; randomness of its own, so training continues exactly as without it)."""
+        self.model.eval()
+        record = {"step": step, "event": "validation"}
+        with torch.no_grad():
+            for name, batches in sorted(self.validation.items()):
+                losses = []
+                for index, examples in enumerate(batches):
+                    batch = OBJECTIVES[name].build_batch(examples, self.batch_context, np.random.default_rng([self.config.train.seed, index]))
+                    with self.mixed_precision():
+                        logits = self.model(batch.to(self.dist.device))
+                    losses.append(masked_lm_loss(logits, batch).item())
+                record[f"val/{name}"] = float(np.mean(losses))
+        self.model.train()
+        if self.dist.is_main:
+            with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        return record
 
     def train_step(self, step: int) -> None:
         """One optimizer step over `grad_accum` micro-batches. All randomness of step n is seeded by

@@ -35,7 +35,7 @@ from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
 from ernie_m.data.shards import corpus_fingerprint, read_shards, shard_fingerprint, tokenizer_fingerprint, write_shards
-from ernie_m.data.tokenized import TokenizedCorpus
+from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import copy_directory, write_atomically
@@ -154,6 +154,7 @@ def run_summary(settings: RunSettings, corpus: TextCorpus, model, out_dir: Path,
                      "stages": [dataclasses.asdict(stage) for stage in config.stages]},
         "losses_over": LOSSES_OVER,
         "final_losses": final_losses(out_dir / "log.jsonl"),
+        "validation_losses": validation_losses(out_dir / "log.jsonl"),
     }
 
 
@@ -165,6 +166,16 @@ def final_losses(log_file: Path) -> dict[str, float]:
             if key.startswith("loss/"):
                 logged.setdefault(key.removeprefix("loss/"), []).append(value)
     return {name: sum(values[-LOSSES_OVER:]) / len(values[-LOSSES_OVER:]) for name, values in sorted(logged.items())}
+
+
+def validation_losses(log_file: Path) -> dict[str, float]:
+    """Each objective's loss on the dev split at the last validation (empty: none was run)."""
+    last = {}
+    for line in log_file.read_text(encoding="utf-8").splitlines() if log_file.is_file() else []:
+        record = json.loads(line)
+        if record.get("event") == "validation":
+            last = {key.removeprefix("val/"): value for key, value in record.items() if key.startswith("val/")}
+    return last
 
 
 def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Path, progress: bool, dist) -> tuple[Trainer, object]:
@@ -199,6 +210,7 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         out_dir=out_dir,
         watch=watched_pairs(settings, tokenizer, language_ids),
         inputs=inputs,
+        validation=validation_examples(settings, tokenizer, language_ids),
     )
     return trainer, tokenizer
 
@@ -211,12 +223,9 @@ def watched_pairs(settings: RunSettings, tokenizer, language_ids: dict[str, int]
     language, X -> en, that its generator is watched on, and the 10 most frequent pieces of the dev
     split; None otherwise (nothing to watch, or no held-out pairs)."""
     config = settings.config
-    if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or settings.corpus is None:
+    held = dev_split(settings)
+    if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or held is None:
         return None
-    dev = Path(settings.corpus) / "dev"
-    if not dev.is_dir() or not any(dev.iterdir()):  # a corpus too small to hold pairs out
-        return None
-    held = read_corpus_dir(dev)
     chosen = [(lang, pair) for (english, lang), pairs in sorted(held.pairs.items()) if english == "en" and lang in language_ids
               for pair in pairs[:WATCHED_PER_LANGUAGE]]
     if not chosen or "en" not in language_ids:
@@ -232,6 +241,34 @@ def watched_pairs(settings: RunSettings, tokenizer, language_ids: dict[str, int]
         references=ids([english for _, (english, _) in chosen]), targets=[language_ids["en"]] * len(chosen),
         frequent=frozenset(piece for piece, _ in counts.most_common(FREQUENT_PIECES)),
     )
+
+
+VALIDATION_BATCHES = 4  # per objective, of train.batch_size sequences each
+
+
+def dev_split(settings: RunSettings) -> TextCorpus | None:
+    """The held-out dev split of a built corpus; None without one (the catalogs, a user folder, a corpus
+    too small to hold pairs out)."""
+    dev = Path(settings.corpus) / "dev" if settings.corpus is not None else None
+    if dev is None or not dev.is_dir() or not any(dev.iterdir()):
+        return None
+    return read_corpus_dir(dev)
+
+
+def validation_examples(settings: RunSettings, tokenizer, language_ids: dict[str, int]) -> dict[str, list[list]]:
+    """For each objective of the schedule, VALIDATION_BATCHES fixed example lists drawn from the dev split
+    as training draws them; empty without a dev split or with train.eval_every 0."""
+    config = settings.config
+    held = dev_split(settings) if config.train.eval_every != 0 else None
+    if held is None:
+        return {}
+    tokenized = tokenize_corpus(held, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel)
+    known = {lang: language_ids[lang] for lang in tokenized.languages() if lang in language_ids}
+    sampler = ExampleSampler(tokenized, known, config.data.alpha, config.train.seed)
+    rng = np.random.default_rng([config.train.seed, len(known)])
+    used = sorted({name for stage in config.stages for name, weight in stage.objectives.items() if weight > 0})
+    return {name: [sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng) for _ in range(VALIDATION_BATCHES)]
+            for name in used if sampler.sources[OBJECTIVES[name].DATA]}
 
 
 def initial_model(config: Config, vocab_size: int, languages: list[str]):
