@@ -22,6 +22,7 @@ OBJECTIVE_NAMES = ("mmlm", "tlm", "camlm", "btmlm")
 
 
 ATTENTION = ("sdpa", "eager", "flex_attention")
+LOGS_AT_LEAST = 10  # a schedule squeezed by --max-steps still logs this many times
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,16 @@ class Config:
         return self.stages[-1]
 
     def with_total_steps(self, total: int) -> Config:
-        """The same schedule squeezed or stretched to `total` steps, stage proportions kept."""
+        """The same schedule squeezed or stretched to `total` steps, stage proportions kept; logged at
+        least LOGS_AT_LEAST times."""
         if total < 1:
             raise ErnieMError(f"--max-steps must be at least 1, got {total}")
         old = self.total_steps
         bounds = [round(total * sum(s.steps for s in self.stages[: i + 1]) / old) for i in range(len(self.stages))]
         starts = [0] + bounds[:-1]
         stages = tuple(dataclasses.replace(s, steps=b - a) for s, a, b in zip(self.stages, starts, bounds) if b > a)
-        return dataclasses.replace(self, stages=stages)
+        train = dataclasses.replace(self.train, log_every=max(1, min(self.train.log_every, total // LOGS_AT_LEAST)))
+        return dataclasses.replace(self, stages=stages, train=train)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))

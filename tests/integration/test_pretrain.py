@@ -160,3 +160,14 @@ def test_any_checkpoint_exports_as_a_model_directory(corpus_dir, config_file, tm
     assert AutoTokenizer.from_pretrained(tmp_path / "step-8").mask_token == "<mask>"
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(out / "checkpoints"), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "not a complete checkpoint" in refused.stderr
+
+
+def test_without_a_terminal_each_log_interval_is_one_plain_line(corpus_dir, config_file, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ernie_m.train.loop")
+    pretrain(RunSettings(load_config(config_file, ["train.log_every=3"]), corpus_dir), tmp_path / "run", progress=True)
+    lines = [record.getMessage() for record in caplog.records if record.name == "ernie_m.train.loop"]
+    steps = [line.split(" ")[1] for line in lines if " lr=" in line]
+    assert steps == ["3/12", "4/12", "6/12", "8/12", "9/12", "12/12"]  # every 3 steps and at each checkpoint (4)
+    assert lines[0].startswith("step 3/12 (align): ") and "mmlm=" in lines[0] and "tokens/s=" in lines[0]

@@ -57,6 +57,11 @@ def test_stage_lookup_and_squeezed_schedule():
     assert [s.steps for s in short.stages] == [6, 2] and short.total_steps == 8
 
 
+@pytest.mark.parametrize(("total", "log_every"), [(50, 5), (8, 1), (10_000, 10), (3_000_000, 10)])
+def test_a_squeezed_schedule_still_logs_ten_times(total, log_every):
+    assert load_config(None, ["train.log_every=10"]).with_total_steps(total).train.log_every == log_every
+
+
 def test_defaults_are_the_two_stage_recipe():
     stages = Config().stages
     assert list(stages[0].objectives) == ["mmlm", "tlm", "camlm"]

@@ -6,7 +6,9 @@ Objective logic lives in `ernie_m.objectives`, the loss in `ernie_m.loss`; this 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import sys
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -27,6 +29,8 @@ from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs, generator_stats
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.sampler import ExampleSampler
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(ErnieMError):
@@ -63,17 +67,25 @@ class Trainer:
 
     def run(self, start: int, stop: int, progress: bool = True) -> None:
         """Optimizer steps start+1 .. stop (1-based, as logged and checkpointed)."""
-        bar = tqdm(total=stop, initial=start, desc="pretrain", unit="step", disable=not (progress and self.dist.is_main))
+        # A bar on a terminal; elsewhere (--no-progress, CI, a batch system's log) one plain line per log interval.
+        bar = tqdm(total=stop, initial=start, desc="pretrain", unit="step", disable=not (progress and self.dist.is_main and sys.stderr.isatty()))
         for step in range(start + 1, stop + 1):
             self.train_step(step)
             bar.update(1)
             at_checkpoint = step % self.config.train.checkpoint_every == 0 or step == stop
             if step % self.config.train.log_every == 0 or at_checkpoint:
                 record = self.log(step)
-                bar.set_postfix_str(" ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/")))
+                losses = " ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/"))
+                bar.set_postfix_str(losses)
+                if bar.disable and self.dist.is_main:
+                    log.info("step %d/%d (%s): %s lr=%.3g tokens/s=%s", step, self.config.total_steps, record["stage"], losses,
+                             record["lr"], f"{record['tokens_per_s']:,.0f}")
             if self.validation and self.eval_every and (step % self.eval_every == 0 or step == self.config.total_steps):
                 record = self.validate(step)
-                bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("val/")))
+                losses = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("val/"))
+                bar.set_postfix_str(losses)
+                if bar.disable and self.dist.is_main:
+                    log.info("step %d/%d: dev split %s", step, self.config.total_steps, losses)
             if at_checkpoint:
                 self.save(step)
         bar.close()
