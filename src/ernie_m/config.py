@@ -106,6 +106,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     eval_every: int | None = None  # validation loss per objective on the corpus's dev split; None: at every checkpoint, 0: never
+    report_to: tuple[str, ...] = ()  # also log to "tensorboard" (OUT/tensorboard) and/or "wandb": optional packages
     keep_checkpoints: int = 2
     device: str = "auto"  # "auto", "cpu" or "cuda"
     bf16: bool = True  # bf16 autocast, on CUDA only (it is far slower on CPU)

@@ -171,3 +171,28 @@ def test_without_a_terminal_each_log_interval_is_one_plain_line(corpus_dir, conf
     steps = [line.split(" ")[1] for line in lines if " lr=" in line]
     assert steps == ["3/12", "4/12", "6/12", "8/12", "9/12", "12/12"]  # every 3 steps and at each checkpoint (4)
     assert lines[0].startswith("step 3/12 (align): ") and "mmlm=" in lines[0] and "tokens/s=" in lines[0]
+
+
+def test_tensorboard_receives_every_logged_scalar(corpus_dir, config_file, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    pretrain(RunSettings(load_config(config_file, ["train.report_to=[tensorboard]"]), corpus_dir), out, progress=False)
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"loss/mmlm", "loss/btmlm", "lr", "tokens_per_s"} <= set(events.Tags()["scalars"])
+    logged = {record["step"]: record["loss/mmlm"] for record in read_log(out) if "loss/mmlm" in record}
+    assert {event.step: pytest.approx(event.value) for event in events.Scalars("loss/mmlm")} == logged
+
+
+def test_a_reporter_that_is_unknown_or_not_installed_is_refused_before_anything_is_written(corpus_dir, config_file, tmp_path, monkeypatch):
+    from ernie_m.errors import ErnieMError
+    from ernie_m.train import report
+
+    with pytest.raises(ErnieMError, match="train.report_to: unknown 'mlflow'; known: tensorboard, wandb"):
+        pretrain(RunSettings(load_config(config_file, ["train.report_to=[mlflow]"]), corpus_dir), tmp_path / "a", progress=False)
+    monkeypatch.setattr(report.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ErnieMError, match=r"the wandb package is not installed \(pip install 'ernie-m\[wandb\]'\)"):
+        pretrain(RunSettings(load_config(config_file, ["train.report_to=[wandb]"]), corpus_dir), tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

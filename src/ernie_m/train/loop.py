@@ -28,6 +28,7 @@ from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs, generator_stats
 from ernie_m.train import checkpoint, distributed
+from ernie_m.train.report import Reporters
 from ernie_m.train.sampler import ExampleSampler
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Trainer:
     watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
     inputs: dict = field(default_factory=dict)  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
     validation: dict[str, list[list]] = field(default_factory=dict)  # per objective, fixed example lists of the dev split
+    reporters: Reporters | None = None  # TensorBoard, Weights & Biases (train.report_to), main rank only
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0
     window_start: float = field(default_factory=time.perf_counter)
@@ -110,10 +112,16 @@ class Trainer:
                     losses.append(masked_lm_loss(logits, batch).item())
                 record[f"val/{name}"] = float(np.mean(losses))
         self.model.train()
+        self.write(record)
+        return record
+
+    def write(self, record: dict) -> None:
+        """A record to log.jsonl and the reporters (main rank)."""
         if self.dist.is_main:
             with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
-        return record
+            if self.reporters is not None:
+                self.reporters.scalars(record)
 
     def train_step(self, step: int) -> None:
         """One optimizer step over `grad_accum` micro-batches. All randomness of step n is seeded by
@@ -186,9 +194,7 @@ class Trainer:
         }
         if self.watch is not None:  # every rank: a sharded model's forward needs them all
             record.update(generator_stats(self.watch, self.batch_context))
-        if self.dist.is_main:
-            with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
+        self.write(record)
         self.losses.clear()
         self.tokens, self.window_start = 0, time.perf_counter()
         return record
@@ -214,9 +220,7 @@ class Trainer:
         """Log the parameters' checksums (every rank takes part): they prove that the ranks agree at a
         checkpoint, and that a resumed run holds the checkpoint's weights ("resumed" equals its "checkpoint")."""
         checksums = checksums or distributed.parameter_checksums(self.model, self.dist)
-        if self.dist.is_main:
-            with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps({"step": step, "event": event, "param_checksums": checksums}) + "\n")
+        self.write({"step": step, "event": event, "param_checksums": checksums})
 
     def restore(self, path: Path, accept_changed_corpus: bool = False) -> int:
         """Load a checkpoint into model, optimizer, scheduler and sampler; return its step. A checkpoint

@@ -46,6 +46,7 @@ from ernie_m.objectives.btmlm import WatchedPairs
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.loop import Trainer
 from ernie_m.train.optim import build_optimizer, build_scheduler
+from ernie_m.train.report import Reporters, check_reporters
 from ernie_m.train.sampler import ExampleSampler
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
     if config.model.attn_implementation == "flex_attention" and dist.device.type != "cuda":
         raise ErnieMError("model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
                           "backward on CPU); use sdpa here")
+    check_reporters(config.train.report_to)  # an optional package asked for and absent: refused before anything is written
     corpus = read_text_corpus(settings)
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
@@ -121,7 +123,11 @@ def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int |
         if start > 0:
             trainer.log_checksums(start, "resumed")
     stop = min(stop_at or config.total_steps, config.total_steps)
-    trainer.run(start, stop, progress)
+    try:
+        trainer.run(start, stop, progress)
+    finally:
+        if trainer.reporters is not None:
+            trainer.reporters.close()
     if stop < config.total_steps:
         return None
     weights = distributed.whole_weights(trainer.ernie_m)  # collective under FSDP: every rank takes part
@@ -211,6 +217,7 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         watch=watched_pairs(settings, tokenizer, language_ids),
         inputs=inputs,
         validation=validation_examples(settings, tokenizer, language_ids),
+        reporters=Reporters(config.train.report_to, out_dir, config.to_dict()) if config.train.report_to and dist.is_main else None,
     )
     return trainer, tokenizer
 
