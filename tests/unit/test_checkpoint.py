@@ -36,3 +36,17 @@ def test_round_trip_and_keep_newest(tmp_path):
     assert state["step"] == 3 and state["sampler"] == {"mono": {"de": [0, 3]}}
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_inputs_check_names_changed_values_and_ignores_settings_added_later(tmp_path):
+    from ernie_m.errors import ErnieMError
+
+    saved = {"config": {"train": {"lr": 0.001, "seed": 0}}, "corpus": "a", "tokenizer": "t"}
+    later = {"config": {"train": {"lr": 0.001, "seed": 0, "report_to": []}}, "corpus": "a", "tokenizer": "t"}
+    checkpoint.check_inputs(saved, later, tmp_path, accept_changed_corpus=False)  # a setting this version added
+    edited = {**later, "config": {"train": {"lr": 0.002, "seed": 0, "report_to": []}}}
+    with pytest.raises(ErnieMError, match=r"train.lr: 0.001 -> 0.002"):
+        checkpoint.check_inputs(saved, edited, tmp_path, accept_changed_corpus=False)
+    with pytest.raises(ErnieMError, match="the corpus changed"):
+        checkpoint.check_inputs(saved, {**later, "corpus": "b"}, tmp_path, accept_changed_corpus=False)
+    checkpoint.check_inputs(saved, {**later, "corpus": "b"}, tmp_path, accept_changed_corpus=True)

@@ -121,9 +121,10 @@ def check_inputs(saved: dict | None, current: dict, path: Path, accept_changed_c
 
 
 def _differences(old, new, where: str):
-    """(dotted key, old value, new value) for every leaf that differs between two config dicts."""
+    """(dotted key, old value, new value) for every leaf of the saved config `old` that differs in `new`
+    (keys that `old` lacks are settings added by a later version: they were at their defaults)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            yield from _differences(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+        for key in sorted(old, key=str):
+            yield from _differences(old[key], new.get(key), f"{where}.{key}" if where else str(key))
     elif old != new:
         yield where, old, new
