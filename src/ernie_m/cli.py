@@ -175,15 +175,25 @@ def convert(
 
 @app.command()
 def export(
-    checkpoint: Annotated[Path, typer.Option(help="A checkpoint of a run: OUT/checkpoints/step-N.")],
-    out: Annotated[Path, typer.Option(help="New model directory (Hugging Face format, with the run's tokenizer).")],
+    out: Annotated[Path, typer.Option(help="New model directory.")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint of a run (OUT/checkpoints/step-N): export it as a Hugging Face model directory.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="A model directory (or a hub id in the local cache) to export with --sentence-transformers.")] = None,
+    sentence_transformers: Annotated[bool, typer.Option("--sentence-transformers", help="Write --model in sentence-transformers' format, giving encode's vectors (needs the package).")] = False,
+    layer: Annotated[Optional[int], typer.Option(help="With --sentence-transformers: the layer to pool, as encode's --layer (default: XTREME's 8 of 12, scaled).")] = None,
 ) -> None:
-    """Export any checkpoint of a run as a model directory that evaluate, encode and AutoModel load."""
+    """Export a run's checkpoint as a model directory, or a model as a sentence-transformers model."""
+    from ernie_m.evaluate.encode import export_sentence_transformer
     from ernie_m.train.run import export_checkpoint
 
     with _errors():
-        export_checkpoint(checkpoint, out)
-        typer.echo(f"{checkpoint} exported to {out} (transformers.AutoModel.from_pretrained loads it)")
+        if (checkpoint is None) == (model is None) or sentence_transformers != (model is not None):
+            raise ErnieMError("give --checkpoint OUT/checkpoints/step-N, or --model DIR with --sentence-transformers")
+        if checkpoint is not None:
+            export_checkpoint(checkpoint, out)
+            typer.echo(f"{checkpoint} exported to {out} (transformers.AutoModel.from_pretrained loads it)")
+        else:
+            export_sentence_transformer(local_model(model), out, layer)
+            typer.echo(f"{model} exported to {out} (sentence_transformers.SentenceTransformer loads it)")
 
 
 @app.command()

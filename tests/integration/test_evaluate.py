@@ -245,3 +245,17 @@ def test_a_finished_evaluation_leaves_no_fine_tuning_state(tiny_model, tmp_path)
     assert made["fine_tuning"] == {"train_split": "train", "dev_split": "dev", "examples": 20, "subsample": None, "epochs": 1,
                                    "batch_size": 32, "lr": 2e-5, "layer_decay": 0.8, "seed": 0}
     assert made["max_length"] == 128 and made["software"]["torch"] == torch.__version__
+
+
+def test_a_sentence_transformers_export_gives_encode_s_vectors(tiny_model, tmp_path):
+    import numpy as np
+
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from ernie_m.evaluate.encode import encode_dir
+
+    out = tmp_path / "st"
+    result = CliRunner().invoke(app, ["export", "--model", str(tiny_model), "--sentence-transformers", "--layer", "1", "--out", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    texts = sentences("en", 6, seed=3) + sentences("de", 6, seed=4)
+    vectors = sentence_transformers.SentenceTransformer(str(out), device="cpu").encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(vectors, encode_dir(tiny_model, texts, layer=1, device="cpu"), atol=1e-5, rtol=1e-4)

@@ -19,6 +19,8 @@ be computed and thrown away.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from tqdm import tqdm
 
 from ernie_m.device import autocast, pick_device
 from ernie_m.errors import ErnieMError, first_line
+from ernie_m.files import staged_directory
 from ernie_m.model import check_loaded, check_model_directory, quiet_transformers
 
 POOLINGS = ("mean", "cls")
@@ -217,3 +220,26 @@ def _encoder_of(model: nn.Module) -> nn.Module:
     if not isinstance(getattr(getattr(encoder, "encoder", None), "layer", None), nn.ModuleList):
         raise ErnieMError(f"a {type(model).__name__} is not an XLM-R-style encoder (no encoder.layer list)")
     return encoder
+
+
+def export_sentence_transformer(model_dir: Path, out_dir: Path, layer: int | None = None, max_length: int = 512) -> Path:
+    """`model_dir` as a sentence-transformers model that gives `encode`'s vectors: the encoder cut after
+    `layer` (its last hidden state is then that layer's), mean pooling over the real tokens. Needs the
+    optional sentence-transformers package, which writes the format itself."""
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise ErnieMError("the sentence-transformers package is not installed (pip install 'ernie-m[sentence-transformers]')")
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    model, tokenizer = load_encoder(model_dir, "cpu")
+    layer = default_layer(model.config.num_hidden_layers) if layer is None else layer
+    _check_options(model.config, layer, "mean", 1, max_length, None)
+    model.encoder.layer = nn.ModuleList(list(model.encoder.layer)[:layer])
+    model.config.num_hidden_layers = layer
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        encoder = Transformer(scratch, max_seq_length=min(max_length, model.config.max_position_embeddings - 2))
+        with staged_directory(Path(out_dir)) as staging:
+            SentenceTransformer(modules=[encoder, Pooling(model.config.hidden_size, pooling_mode="mean")], device="cpu").save(str(staging))
+    return Path(out_dir)
