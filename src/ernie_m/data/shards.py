@@ -90,8 +90,13 @@ def read_shards(path: Path) -> TokenizedCorpus:
 def shard_fingerprint(corpus: TextCorpus, tokenizer_dir: Path, max_tokens: int, mono_from_parallel: bool) -> str:
     """16 hex digits that change when anything the shards depend on does: the format, the settings,
     the tokenizer's files, a language or a sentence of the corpus (its dict order does not matter)."""
+    return shard_key(corpus_fingerprint(corpus), tokenizer_fingerprint(tokenizer_dir), max_tokens, mono_from_parallel)
+
+
+def shard_key(corpus_print: str, tokenizer_print: str, max_tokens: int, mono_from_parallel: bool) -> str:
+    """`shard_fingerprint` from fingerprints already taken (a run takes them once, for its checkpoints too)."""
     digest = hashlib.blake2b(digest_size=8)
-    _hash_json(digest, [FORMAT_VERSION, max_tokens, mono_from_parallel, corpus_fingerprint(corpus), tokenizer_fingerprint(tokenizer_dir)])
+    _hash_json(digest, [FORMAT_VERSION, max_tokens, mono_from_parallel, corpus_print, tokenizer_print])
     return digest.hexdigest()
 
 

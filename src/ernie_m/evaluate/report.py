@@ -135,11 +135,14 @@ def _labels(models: list[str]) -> dict[str, str]:
     return {model: model if uses[name] > 1 else name for model, name in short.items()}
 
 
+NO_PROVENANCE = "no provenance (written by an earlier version)"
+
+
 def partial_measure(result: dict) -> str | None:
     """Why `result` is not a full test-set measure (a dev split, a fine-tuning subsample, no provenance); None if it is."""
     made = result.get("provenance")
     if made is None:
-        return "no provenance (written by an earlier version)"
+        return NO_PROVENANCE
     if made["test_split"] != "test" and result["task"] not in ("heldout", "xnli-retrieval"):
         return f"scored on the {made['test_split']} split"
     if made["fine_tuning"] and made["fine_tuning"]["subsample"]:
@@ -152,7 +155,7 @@ def measured_on(result: dict) -> str:
     made = result.get("provenance")
     name = f"{result['task']} ({result['setting']})"
     if made is None:
-        return f"{name}: no provenance (written by an earlier version)"
+        return f"{name}: {NO_PROVENANCE}"
     counts = sorted(set(made["examples"].values()))
     examples = f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}-{counts[-1]:,}"
     tuning = made["fine_tuning"]

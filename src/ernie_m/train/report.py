@@ -26,7 +26,7 @@ class Reporters:
 
     def __init__(self, names: tuple[str, ...], out_dir: Path, config: dict):
         check_reporters(names)
-        self.writers = []
+        self.writers, self.wandb = [], None
         if "tensorboard" in names:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -42,11 +42,11 @@ class Reporters:
             for key, value in values.items():
                 writer.add_scalar(key, value, record["step"])
             writer.flush()
-        if getattr(self, "wandb", None) is not None:
+        if self.wandb is not None:
             self.wandb.log(values, step=record["step"])
 
     def close(self) -> None:
         for writer in self.writers:
             writer.close()
-        if getattr(self, "wandb", None) is not None:
+        if self.wandb is not None:
             self.wandb.finish()

@@ -29,12 +29,11 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
-from ernie_m.provenance import software
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
 from ernie_m.data.corpus import TextCorpus, read_corpus_dir
-from ernie_m.data.shards import corpus_fingerprint, read_shards, shard_fingerprint, tokenizer_fingerprint, write_shards
+from ernie_m.data.shards import corpus_fingerprint, read_shards, shard_key, tokenizer_fingerprint, write_shards
 from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError, first_line
@@ -43,6 +42,7 @@ from ernie_m.model import compile_layers, load_model, model_from_config, new_mod
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs
+from ernie_m.provenance import software
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.loop import Trainer
 from ernie_m.train.optim import build_optimizer, build_scheduler
@@ -190,10 +190,12 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
     tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
     inputs = {"config": config.to_dict(), "corpus": corpus_fingerprint(corpus),
               "tokenizer": tokenizer_fingerprint(settings.init_from or out_dir / "tokenizer")}
-    tokenized = _shards(settings, corpus, out_dir, progress, dist)
+    key = shard_key(inputs["corpus"], inputs["tokenizer"], config.data.max_length - 2, config.data.mono_from_parallel)
+    tokenized = _shards(settings, corpus, out_dir, progress, dist, key)
     if model is None:
         model = initial_model(config, len(tokenizer), corpus.languages())
     language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
+    held = dev_split(settings)
     targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     model.to(dist.device)
     if config.model.attn_implementation == "flex_attention" and (rate := turn_off_attention_dropout(model)) > 0:
@@ -214,9 +216,9 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         bt_target_languages=tuple(language_ids[lang] for lang in targets if lang in language_ids),
         dist=dist,
         out_dir=out_dir,
-        watch=watched_pairs(settings, tokenizer, language_ids),
+        watch=watched_pairs(settings, held, tokenizer, language_ids),
         inputs=inputs,
-        validation=validation_examples(settings, tokenizer, language_ids),
+        validation=validation_examples(settings, held, tokenizer, language_ids),
         reporters=Reporters(config.train.report_to, out_dir, config.to_dict()) if config.train.report_to and dist.is_main else None,
     )
     return trainer, tokenizer
@@ -225,12 +227,11 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
 WATCHED_PER_LANGUAGE, FREQUENT_PIECES = 16, 10
 
 
-def watched_pairs(settings: RunSettings, tokenizer, language_ids: dict[str, int]) -> WatchedPairs | None:
+def watched_pairs(settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]) -> WatchedPairs | None:
     """For a schedule with BTMLM on a built corpus: the first WATCHED_PER_LANGUAGE dev pairs of each
     language, X -> en, that its generator is watched on, and the 10 most frequent pieces of the dev
     split; None otherwise (nothing to watch, or no held-out pairs)."""
     config = settings.config
-    held = dev_split(settings)
     if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or held is None:
         return None
     chosen = [(lang, pair) for (english, lang), pairs in sorted(held.pairs.items()) if english == "en" and lang in language_ids
@@ -262,12 +263,11 @@ def dev_split(settings: RunSettings) -> TextCorpus | None:
     return read_corpus_dir(dev)
 
 
-def validation_examples(settings: RunSettings, tokenizer, language_ids: dict[str, int]) -> dict[str, list[list]]:
+def validation_examples(settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]) -> dict[str, list[list]]:
     """For each objective of the schedule, VALIDATION_BATCHES fixed example lists drawn from the dev split
-    as training draws them; empty without a dev split or with train.eval_every 0."""
+    `held` as training draws them; empty without a dev split or with train.eval_every 0."""
     config = settings.config
-    held = dev_split(settings) if config.train.eval_every != 0 else None
-    if held is None:
+    if held is None or config.train.eval_every == 0:
         return {}
     tokenized = tokenize_corpus(held, tokenizer, config.data.max_length - 2, config.data.mono_from_parallel)
     known = {lang: language_ids[lang] for lang in tokenized.languages() if lang in language_ids}
@@ -284,12 +284,11 @@ def initial_model(config: Config, vocab_size: int, languages: list[str]):
     return new_model(config.model, vocab_size, languages, config.data.max_length)
 
 
-def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist) -> TokenizedCorpus:
-    """The corpus tokenised once (by the main rank) into memory-mapped shards under OUT/shards/<fingerprint>/,
-    reused by --resume as long as neither the corpus nor the tokenizer changed."""
+def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist, fingerprint: str) -> TokenizedCorpus:
+    """The corpus tokenised once (by the main rank) into memory-mapped shards under OUT/shards/<fingerprint>/
+    (`shard_fingerprint`), reused by --resume as long as neither the corpus nor the tokenizer changed."""
     data = settings.config.data
     tokenizer_dir = settings.init_from or out_dir / "tokenizer"
-    fingerprint = shard_fingerprint(corpus, tokenizer_dir, data.max_length - 2, data.mono_from_parallel)
     path = out_dir / "shards" / fingerprint
     if dist.is_main and not path.exists():
         cores = os.cpu_count() or 1
