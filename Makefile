@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The CPU build of torch. Install it before anything else: an unpinned torch resolves to a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test mutants demo ablation clean
+.PHONY: install test mutants docs-check demo ablation clean
 
 $(BIN)/ernie-m: pyproject.toml
 	@echo "== installing into $(VENV): $(TORCH) first (the CPU build), then ernie-m and its dependencies"
@@ -24,6 +24,10 @@ test: install
 # Realistic bugs in the objectives, masking, packing and the model, one at a time: each must fail a test (about 2 minutes).
 mutants: install
 	$(BIN)/python tests/mutants.py
+
+# Every README/docs block marked `<!-- docs-check -->`, run as written on small stand-ins in a scratch folder (about 6 minutes).
+docs-check: install
+	$(BIN)/python tests/docs_check.py
 
 # Run again after an interruption: the corpus, tokenizer and base are reused and training continues from its last checkpoint.
 # Real sentences and a downstream task as further measures: make demo ARGS="--xnli DIR --tatoeba DIR --conll DIR"

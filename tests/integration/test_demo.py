@@ -184,6 +184,7 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
     assert "btmlm" not in runs["MMLM"][0]["training"]["final_loss"]
     table = (paths / "ablation" / "ablation.md").read_text()
     assert "| MMLM | 2 |" in table and (paths / "ablation" / "ablation.png").read_bytes().startswith(PNG)
+    assert "The paper's comparisons" not in table  # neither arm is compared with the other
 
     caplog.clear()
     again = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])

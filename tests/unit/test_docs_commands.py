@@ -1,10 +1,13 @@
 """Every `ernie-m` command in the README and docs/ parses: its subcommand and options exist and its
-required options are given. (Running them is the job of the tests that cover each journey.)"""
+required options are given; the blocks marked runnable are run by `make docs-check` (tests/docs_check.py)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,32 @@ def test_a_documented_command_parses(where, command):
         name, command_object, args = command_object.resolve_command(context, args)
         context = command_object.context_class(command_object, info_name=name, parent=context)
     command_object.make_context(context.info_name, args, parent=context.parent)  # parses, checks required options; runs nothing
+
+
+def load_docs_check():
+    spec = importlib.util.spec_from_file_location("docs_check", ROOT / "tests" / "docs_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_docs_mark_blocks_to_run_and_every_mark_sits_on_a_bash_fence():
+    blocks = load_docs_check().runnable_blocks()
+    assert {where.split(":")[0] for where, _ in blocks} >= {"README.md", "docs/evaluation.md"}
+    assert all("ernie-m" in script for _, script in blocks)
+
+
+@pytest.mark.parametrize(("command", "appended"), [
+    ("pretrain --config c --out o", "--max-steps 20"),
+    ("pretrain --out o --resume", ""),
+    ("ablation --corpus c", "--max-steps 20 --seeds 0 --base-steps 20"),
+    ("ablation --init-from m --corpus c", "--max-steps 20 --seeds 0"),
+    ("evaluate xnli --model m", ""),
+])
+def test_the_docs_check_gives_training_commands_a_small_budget_and_nothing_else(command, appended, tmp_path):
+    fake = tmp_path / "ernie-m"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", "-c", load_docs_check().PREAMBLE + f"ernie-m {command}\n"], capture_output=True, text=True,
+                          env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}, check=True)
+    assert done.stdout.split() == f"{command} {appended}".split()

@@ -123,15 +123,17 @@ def _report(config: Config, seeds: tuple[int, ...], base_steps: int, init_from: 
         f"{', '.join(map(str, seeds))}; same corpus and tokenizer. Pairs with English for {', '.join(groups['parallel'])}; "
         f"monolingual text only for {', '.join(groups['monolingual-only']) or 'none'}.",
     ]
+    compared = [(ARMS[a].label, ARMS[b].label) for a, b in COMPARISONS if ARMS[a].label in results and ARMS[b].label in results]
     for measure in report.measures([run for runs in results.values() for run in runs]):
         lines += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], ""]
         if measure not in report.RETRIEVAL:
             lines += [report.downstream_table(results, measure), "", finetuning(scoring, conll_dev)]
             continue
-        lines += [report.ablation_table(results, measure), "",
-                  "The paper's comparisons: difference in points, mean over seeds, with the 95% interval of a paired bootstrap "
-                  "over sentence pairs (a pair's two directions resampled together):",
-                  "", report.comparison_table(results, measure, [(ARMS[a].label, ARMS[b].label) for a, b in COMPARISONS])]
+        lines.append(report.ablation_table(results, measure))
+        if compared:
+            lines += ["", "The paper's comparisons: difference in points, mean over seeds, with the 95% interval of a paired "
+                      "bootstrap over sentence pairs (a pair's two directions resampled together):",
+                      "", report.comparison_table(results, measure, compared)]
     generator = report.generator_table(results)
     if generator:
         lines += ["", "## BTMLM's generator", "", report.GENERATOR_NOTE, "", generator]

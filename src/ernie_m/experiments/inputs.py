@@ -6,8 +6,8 @@ system's translation catalogs, a tokenizer trained on it, and the base model eve
     CACHE/base-<key>/       a scored pre-training run (ernie_m.experiments.scored): MMLM only, one per seed
 
 Each key hashes everything its directory is made from (the build options and the catalog files'
-names, sizes and modification times; the corpus key and the tokenizer settings; the base's config),
-so a second run reuses them and a changed input makes new ones. Corpus and tokenizer are written
+names, sizes and modification times; the corpus key and the tokenizer settings; the base's config
+as far as it decides the weights), so a second run reuses them and a changed input makes new ones. Corpus and tokenizer are written
 under a temporary name and renamed when complete, so an interrupted run leaves nothing that looks
 reusable; an interrupted base continues from its last checkpoint.
 """
@@ -18,10 +18,10 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from ernie_m.config import Config, StageConfig, TokenizerConfig
+from ernie_m.config import Config, ObjectiveConfig, StageConfig, TokenizerConfig
 from ernie_m.data.build import FORMAT_VERSION, BuildOptions, build_corpus, open_corpus, read_manifest
 from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR, catalog_files, catalog_help
 from ernie_m.data.languages import normalize_language
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 # CoNLL; all four in Tatoeba.
 MONO_ONLY = ("bg", "el", "tr", "nl")
 MIN_TRAIN_SENTENCES = 2000
+# Watching a run (validation loss, reporters) does not change its weights: a base's key leaves them out.
+WATCHING = ("eval_every", "report_to")
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,19 @@ def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache
 
 def base_config(config: Config, seed: int, steps: int) -> Config:
     """`config` as a base run: one stage of `steps` MMLM steps on every language's monolingual text
-    (the sides of the pairs and the monolingual-only languages), with `seed`."""
-    return replace(config, stages=(StageConfig("base", steps, {"mmlm": 1.0}),), train=replace(config.train, seed=seed))
+    (the sides of the pairs and the monolingual-only languages), with `seed`. BTMLM's options are
+    reset to their defaults: MMLM does not read them, so arms that differ only there share a base."""
+    back_translation = {option.name: option.default for option in fields(ObjectiveConfig) if option.name.startswith("bt_")}
+    return replace(config, stages=(StageConfig("base", steps, {"mmlm": 1.0}),), train=replace(config.train, seed=seed),
+                   objectives=replace(config.objectives, **back_translation))
 
 
 def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
     """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
     CACHE/base-<key>/) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
-    key = _key({"corpus": corpus_identity(corpus), "tokenizer": Path(tokenizer).name, "config": config.to_dict()})
+    trained_as = config.to_dict()
+    trained_as["train"] = {name: value for name, value in trained_as["train"].items() if name not in WATCHING}
+    key = _key({"corpus": corpus_identity(corpus), "tokenizer": Path(tokenizer).name, "config": trained_as})
     run_dir = Path(cache_dir) / f"base-{key}"
     return run_dir / "model", train_and_score(config, corpus, tokenizer, run_dir, scoring, progress)
 
