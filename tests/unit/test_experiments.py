@@ -278,3 +278,16 @@ def test_a_corpus_rebuilt_in_place_is_another_corpus(tmp_path):
     (corpus / "manifest.json").write_text('{"options": {"debian_packages": ["libreoffice-help"]}}')
     assert scored.corpus_identity(corpus) != before and before.startswith("corpus-")
     assert scored.corpus_identity(tmp_path / "corpus-0123456789ab") == "corpus-0123456789ab"
+
+
+def test_a_base_is_shared_by_configs_that_differ_only_where_mmlm_does_not_look(tmp_path):
+    config = load_config("tiny")
+
+    def base(train: dict | None = None, objectives: dict | None = None) -> Path:
+        changed = dataclasses.replace(config, train=dataclasses.replace(config.train, **(train or {})),
+                                      objectives=dataclasses.replace(config.objectives, **(objectives or {})))
+        return inputs.base_dir(inputs.base_config(changed, 0, 100), Path("corpus-0123456789ab"), Path("tokenizer-0"), tmp_path)
+
+    assert base(train={"eval_every": 50, "report_to": ("tensorboard",)}) == base()  # watching a run
+    assert base(objectives={"bt_decoding": "sample", "bt_temperature": 0.5}) == base()  # BTMLM's options
+    assert base(train={"lr": 5e-4}) != base() and base(objectives={"mask_prob": 0.2}) != base()

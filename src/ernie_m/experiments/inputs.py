@@ -117,13 +117,18 @@ def base_config(config: Config, seed: int, steps: int) -> Config:
                    objectives=replace(config.objectives, **back_translation))
 
 
-def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
-    """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
-    CACHE/base-<key>/) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
+def base_dir(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path) -> Path:
+    """CACHE/base-<key>/ of a `base_config`: the key hashes the corpus, the tokenizer and the config
+    as far as it decides the weights (WATCHING left out)."""
     trained_as = config.to_dict()
     trained_as["train"] = {name: value for name, value in trained_as["train"].items() if name not in WATCHING}
-    key = _key({"corpus": corpus_identity(corpus), "tokenizer": Path(tokenizer).name, "config": trained_as})
-    run_dir = Path(cache_dir) / f"base-{key}"
+    return Path(cache_dir) / f"base-{_key({'corpus': corpus_identity(corpus), 'tokenizer': Path(tokenizer).name, 'config': trained_as})}"
+
+
+def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
+    """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
+    `base_dir`) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
+    run_dir = base_dir(config, corpus, tokenizer, cache_dir)
     return run_dir / "model", train_and_score(config, corpus, tokenizer, run_dir, scoring, progress)
 
 
