@@ -25,7 +25,7 @@ test: install
 mutants: install
 	$(BIN)/python tests/mutants.py
 
-# Every README/docs block marked `<!-- docs-check -->`, run as written on small stand-ins in a scratch folder (about 6 minutes).
+# Every README/docs block marked `<!-- docs-check -->`, run as written on small stand-ins in a scratch folder (about 3 minutes).
 docs-check: install
 	$(BIN)/python tests/docs_check.py
 

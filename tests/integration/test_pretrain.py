@@ -162,11 +162,12 @@ def test_any_checkpoint_exports_as_a_model_directory(corpus_dir, config_file, tm
     assert refused.exit_code == 2 and "not a complete checkpoint" in refused.stderr
 
 
-def test_without_a_terminal_each_log_interval_is_one_plain_line(corpus_dir, config_file, tmp_path, caplog):
+def test_without_a_terminal_each_log_interval_is_one_plain_line(corpus_dir, config_file, tmp_path, caplog, capsys):
     import logging
 
     caplog.set_level(logging.INFO, logger="ernie_m.train.loop")
     pretrain(RunSettings(load_config(config_file, ["train.log_every=3"]), corpus_dir), tmp_path / "run", progress=True)
+    assert "Writing model shards" not in capsys.readouterr().err  # no bar of transformers' in the log
     lines = [record.getMessage() for record in caplog.records if record.name == "ernie_m.train.loop"]
     steps = [line.split(" ")[1] for line in lines if " lr=" in line]
     assert steps == ["3/12", "4/12", "6/12", "8/12", "9/12", "12/12"]  # every 3 steps and at each checkpoint (4)

@@ -7,9 +7,9 @@ system's translation catalogs, a tokenizer trained on it, and the base model eve
 
 Each key hashes everything its directory is made from (the build options and the catalog files'
 names, sizes and modification times; the corpus key and the tokenizer settings; the base's config
-as far as it decides the weights), so a second run reuses them and a changed input makes new ones. Corpus and tokenizer are written
-under a temporary name and renamed when complete, so an interrupted run leaves nothing that looks
-reusable; an interrupted base continues from its last checkpoint.
+as far as it decides the weights), so a second run reuses them and a changed input makes new ones.
+Corpus and tokenizer are written under a temporary name and renamed when complete, so an interrupted
+run leaves nothing that looks reusable; an interrupted base continues from its last checkpoint.
 """
 
 from __future__ import annotations
