@@ -13,7 +13,7 @@ the first with the paired bootstrap's 95% interval (retrieval), or each language
 
 With `--heldout CORPUS` (a corpus from `ernie-m corpus build`, e.g. real prose the models never saw)
 every model is scored on that corpus's held-out test pairs instead (kept beside its result.json as
-heldout-<corpus name>.json) and only that table is printed, its languages grouped as in the
+heldout-<corpus identity>.json) and only that table is printed, its languages grouped as in the
 models' training corpus. Compare rows with the same seeds, base
 and budget: the script does not check."""
 
@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from ernie_m.evaluate.tasks import EvalSettings, run_task
+from ernie_m.experiments.scored import corpus_identity
 from ernie_m.experiments.report import (GENERATOR_NOTE, MEASURE_TITLES, RETRIEVAL, ablation_table, comparison_table,
                                         downstream_table, generator_table)
 from ernie_m.files import write_atomically
@@ -40,7 +41,7 @@ def load(row: str) -> tuple[str, list[Path]]:
 def scored_on(result_file: Path, corpus: Path) -> dict:
     """The run's result with "heldout" measured on `corpus` (scored once, then read back)."""
     result = json.loads(result_file.read_text(encoding="utf-8"))
-    kept = result_file.parent / f"heldout-{corpus.name}.json"
+    kept = result_file.parent / f"heldout-{corpus_identity(corpus)}.json"
     if not kept.is_file():
         measured = run_task(EvalSettings(task="heldout", model_dir=Path(result["model"]), data_dir=corpus, progress=False))
         write_atomically(kept, lambda path: path.write_text(json.dumps(measured) + "\n", encoding="utf-8"))
@@ -55,11 +56,10 @@ def main() -> None:
     parser.add_argument("rows", nargs="+", help="NAME=PATTERNS")
     parser.add_argument("--heldout", type=Path, help="score every model on this built corpus's test pairs")
     options = parser.parse_args()
-    rows = dict(map(load, options.rows))
-    if options.heldout:
-        rows = {name: [scored_on(file, options.heldout) for file in files] for name, files in rows.items()}
-    else:
-        rows = {name: [json.loads(file.read_text(encoding="utf-8")) for file in files] for name, files in rows.items()}
+    def read(file: Path) -> dict:
+        return scored_on(file, options.heldout) if options.heldout else json.loads(file.read_text(encoding="utf-8"))
+
+    rows = {name: [read(file) for file in files] for name, files in map(load, options.rows)}
     first, *others = rows
     print(f"seeds per row: {({name: len(runs) for name, runs in rows.items()})}")
     for measure, title in MEASURE_TITLES.items():

@@ -64,6 +64,7 @@ PAWSX = ("de", "en", "es", "fr", "ja", "ko", "zh")
 MLQA = ("ar", "de", "en", "es", "hi", "vi", "zh")
 CONLL = {"en": "eng", "de": "deu", "es": "esp", "nl": "ned"}
 TATOEBA = {"de": "deu", "fr": "fra", "ru": "rus", "zh": "cmn"}
+BUCC = ("de", "fr", "ru", "zh")
 
 
 def runnable_blocks() -> list[tuple[str, str]]:
@@ -132,7 +133,7 @@ def write_stand_ins(folder: Path) -> None:
     for lang, iso3 in TATOEBA.items():
         write(data / f"tatoeba/tatoeba.{iso3}-eng.{iso3}", words.lines(lang, 20))
         write(data / f"tatoeba/tatoeba.{iso3}-eng.eng", words.lines("en", 20))
-    for lang in TATOEBA:
+    for lang in BUCC:
         for split in ("sample", "training"):
             write(data / f"bucc/{lang}-en.{split}.{lang}", [f"{lang}-{i:06d}\t{words.sentence(lang)}" for i in range(1, 21)])
             write(data / f"bucc/{lang}-en.{split}.en", [f"en-{i:06d}\t{words.sentence('en')}" for i in range(1, 31)])

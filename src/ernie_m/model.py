@@ -223,27 +223,13 @@ def initial_pooler(config) -> dict[str, torch.Tensor]:
             "roberta.pooler.dense.bias": torch.zeros(size)}
 
 
-@contextmanager
-def _without_transformers_bars() -> Iterator[None]:
-    """transformers' own progress bars off (its "Writing model shards" bar is one line of noise in every log)."""
-    from transformers.utils import logging as transformers_logging
-
-    enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            transformers_logging.enable_progress_bar()
-
-
 def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None) -> None:
     """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
     tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
     RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
     state = weights if weights is not None else model.mlm.state_dict()
     tokenizer.model_max_length = model.mlm.config.max_position_embeddings - 2  # what the position table holds
-    with staged_directory(Path(out_dir)) as partial, _without_transformers_bars():
+    with staged_directory(Path(out_dir)) as partial, quiet_transformers():  # no "Writing model shards" bar in every log
         model.mlm.save_pretrained(partial, state_dict={**initial_pooler(model.mlm.config), **state})
         tokenizer.save_pretrained(partial)
         if summary is not None:
