@@ -18,6 +18,7 @@ $(BIN)/ernie-m: pyproject.toml
 install: $(BIN)/ernie-m
 
 test: install
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -24,9 +24,16 @@ import json
 from pathlib import Path
 
 from ernie_m.evaluate.tasks import EvalSettings, run_task
+from ernie_m.experiments.report import (
+    GENERATOR_NOTE,
+    MEASURE_TITLES,
+    RETRIEVAL,
+    ablation_table,
+    comparison_table,
+    downstream_table,
+    generator_table,
+)
 from ernie_m.experiments.scored import corpus_identity
-from ernie_m.experiments.report import (GENERATOR_NOTE, MEASURE_TITLES, RETRIEVAL, ablation_table, comparison_table,
-                                        downstream_table, generator_table)
 from ernie_m.files import write_atomically
 
 
@@ -43,7 +50,9 @@ def scored_on(result_file: Path, corpus: Path) -> dict:
     result = json.loads(result_file.read_text(encoding="utf-8"))
     kept = result_file.parent / f"heldout-{corpus_identity(corpus)}.json"
     if not kept.is_file():
-        measured = run_task(EvalSettings(task="heldout", model_dir=Path(result["model"]), data_dir=corpus, progress=False))
+        measured = run_task(
+            EvalSettings(task="heldout", model_dir=Path(result["model"]), data_dir=corpus, progress=False)
+        )
         write_atomically(kept, lambda path: path.write_text(json.dumps(measured) + "\n", encoding="utf-8"))
     measured = json.loads(kept.read_text(encoding="utf-8"))
     # Languages are grouped as the models were trained: monolingual-only are those of the training corpus.
@@ -56,14 +65,17 @@ def main() -> None:
     parser.add_argument("rows", nargs="+", help="NAME=PATTERNS")
     parser.add_argument("--heldout", type=Path, help="score every model on this built corpus's test pairs")
     options = parser.parse_args()
+
     def read(file: Path) -> dict:
         return scored_on(file, options.heldout) if options.heldout else json.loads(file.read_text(encoding="utf-8"))
 
     rows = {name: [read(file) for file in files] for name, files in map(load, options.rows)}
     first, *others = rows
-    print(f"seeds per row: {({name: len(runs) for name, runs in rows.items()})}")
+    print(f"seeds per row: { ({name: len(runs) for name, runs in rows.items()}) }")
     for measure, title in MEASURE_TITLES.items():
-        if (options.heldout and measure != "heldout") or not all(measure in run for runs in rows.values() for run in runs):
+        if (options.heldout and measure != "heldout") or not all(
+            measure in run for runs in rows.values() for run in runs
+        ):
             continue
         print(f"\n## {f'Held-out pairs of {options.heldout}' if options.heldout else title}\n")
         if measure in RETRIEVAL:

@@ -44,7 +44,9 @@ def write_tokenizer(folder: Path) -> None:
         piece = model.pieces.add()
         piece.piece, piece.score = text, -1.0 - i * 1e-5
     (folder / "sentencepiece.bpe.model").write_bytes(model.SerializeToString())
-    (folder / "vocab.txt").write_text("\n".join(["[CLS]", "[PAD]", "[SEP]", "[UNK]", *pieces, "[MASK]"]) + "\n", encoding="utf-8")
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[CLS]", "[PAD]", "[SEP]", "[UNK]", *pieces, "[MASK]"]) + "\n", encoding="utf-8"
+    )
 
 
 def write_weights(folder: Path, layout: str, size: str) -> None:
@@ -57,20 +59,37 @@ def write_weights(folder: Path, layout: str, size: str) -> None:
     state = {
         "embeddings.word_embeddings.weight": matrix(VOCAB, hidden),
         "embeddings.position_embeddings.weight": matrix(POSITIONS, hidden),
-        "embeddings.layer_norm.weight": np.ones(hidden, np.float32), "embeddings.layer_norm.bias": np.zeros(hidden, np.float32),
-        "pooler.dense.weight": matrix(hidden, hidden), "pooler.dense.bias": np.zeros(hidden, np.float32),
+        "embeddings.layer_norm.weight": np.ones(hidden, np.float32),
+        "embeddings.layer_norm.bias": np.zeros(hidden, np.float32),
+        "pooler.dense.weight": matrix(hidden, hidden),
+        "pooler.dense.bias": np.zeros(hidden, np.float32),
     }
     attention = "self_attn." if layout == "paddle" else "self_attn.self_attn."
     for layer in range(layers):
         prefix = f"encoder.layers.{layer}."
-        shapes = {f"{attention}q_proj": (hidden, hidden), f"{attention}k_proj": (hidden, hidden), f"{attention}v_proj": (hidden, hidden),
-                  "self_attn.out_proj": (hidden, hidden), "linear1": (4 * hidden, hidden), "linear2": (hidden, 4 * hidden)}
+        shapes = {
+            f"{attention}q_proj": (hidden, hidden),
+            f"{attention}k_proj": (hidden, hidden),
+            f"{attention}v_proj": (hidden, hidden),
+            "self_attn.out_proj": (hidden, hidden),
+            "linear1": (4 * hidden, hidden),
+            "linear2": (hidden, 4 * hidden),
+        }
         for name, (rows, cols) in shapes.items():
-            state[prefix + name + ".weight"], state[prefix + name + ".bias"] = matrix(rows, cols), np.zeros(rows, np.float32)
+            state[prefix + name + ".weight"], state[prefix + name + ".bias"] = (
+                matrix(rows, cols),
+                np.zeros(rows, np.float32),
+            )
         for norm in ("norm1", "norm2"):
-            state[prefix + norm + ".weight"], state[prefix + norm + ".bias"] = np.ones(hidden, np.float32), np.zeros(hidden, np.float32)
+            state[prefix + norm + ".weight"], state[prefix + norm + ".bias"] = (
+                np.ones(hidden, np.float32),
+                np.zeros(hidden, np.float32),
+            )
     if layout == "paddle":  # Linear weights (in, out)
-        state = {name: value.T.copy() if value.ndim == 2 and not name.startswith("embeddings.") else value for name, value in state.items()}
+        state = {
+            name: value.T.copy() if value.ndim == 2 and not name.startswith("embeddings.") else value
+            for name, value in state.items()
+        }
         with open(folder / "model_state.pdparams", "wb") as stream:
             pickle.dump(state, stream, protocol=4)
         (folder / "model_config.json").write_text(json.dumps({"num_attention_heads": heads}))
@@ -81,11 +100,15 @@ def write_weights(folder: Path, layout: str, size: str) -> None:
 
 def convert(src: Path, out: Path, layout: str) -> tuple[float, float, float]:
     """Seconds, peak RSS in GB of the converting process, and the other processes' CPU load meanwhile."""
-    script = ("import resource, sys\nfrom ernie_m.convert.checkpoint import convert_checkpoint\n"
-              "convert_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3])\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    script = (
+        "import resource, sys\nfrom ernie_m.convert.checkpoint import convert_checkpoint\n"
+        "convert_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     with Clock() as clock:
-        done = subprocess.run([sys.executable, "-c", script, layout, str(src), str(out)], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, layout, str(src), str(out)], capture_output=True, text=True, check=True
+        )
     return clock.seconds, int(done.stdout.split()[-1]) / 1e6, clock.other_load
 
 
@@ -118,16 +141,26 @@ def main() -> None:
                 write_weights(src, layout, size)
                 seconds, peak, load = convert(src, out, layout)
                 weights_gb = (out / "model.safetensors").stat().st_size / 1e9
-                rows.append({"size": size, "layout": layout, "convert_s": round(seconds, 1), "peak_rss_gb": round(peak, 2),
-                             "weights_gb": round(weights_gb, 2), "load_and_forward_s": round(load_and_run(out), 1),
-                             "other_load": round(load, 2)})
+                rows.append(
+                    {
+                        "size": size,
+                        "layout": layout,
+                        "convert_s": round(seconds, 1),
+                        "peak_rss_gb": round(peak, 2),
+                        "weights_gb": round(weights_gb, 2),
+                        "load_and_forward_s": round(load_and_run(out), 1),
+                        "other_load": round(load, 2),
+                    }
+                )
                 print(rows[-1], flush=True)
     print(f"\n{cpu_name()}, {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB peak in this process\n")
     print("| size | layout | convert (s) | peak RSS (GB) | model.safetensors (GB) | load + forward (s) | other load |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['size']} | {row['layout']} | {row['convert_s']} | {row['peak_rss_gb']} | {row['weights_gb']} | "
-              f"{row['load_and_forward_s']} | {row['other_load']} |")
+        print(
+            f"| {row['size']} | {row['layout']} | {row['convert_s']} | {row['peak_rss_gb']} | {row['weights_gb']} | "
+            f"{row['load_and_forward_s']} | {row['other_load']} |"
+        )
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -71,25 +71,35 @@ def preparation(args: argparse.Namespace, config: Config, work: Path) -> tuple[l
     with Clock() as clock:
         corpus = read_system_catalogs(LANGUAGES, max_pairs_per_language=args.max_pairs)
     pairs = sum(len(p) for p in corpus.pairs.values())
-    rows = [("catalogs", f"read {','.join(LANGUAGES)}: {pairs:,} en-X pairs", f"{clock.seconds:.1f} s", clock.other_load)]
+    rows = [
+        ("catalogs", f"read {','.join(LANGUAGES)}: {pairs:,} en-X pairs", f"{clock.seconds:.1f} s", clock.other_load)
+    ]
     tokenizer_dir = args.tokenizer or trained_tokenizer(corpus, config, work / "tokenizer")
     tokenizer = load_tokenizer(tokenizer_dir)
     max_tokens, sentences = config.data.max_length - 2, 2 * pairs + sum(len(m) for m in corpus.mono.values())
     with Clock() as clock:
         shard_fingerprint(corpus, tokenizer_dir, max_tokens, config.data.mono_from_parallel)
-    rows.append(("fingerprint", f"{sentences:,} sentences + tokenizer files", f"{clock.seconds:.2f} s", clock.other_load))
+    rows.append(
+        ("fingerprint", f"{sentences:,} sentences + tokenizer files", f"{clock.seconds:.2f} s", clock.other_load)
+    )
     with Clock() as clock:
         tokenize_corpus(corpus, tokenizer, max_tokens, config.data.mono_from_parallel)
     rows.append(("tokenise", "tokenize_corpus, in-process", rate(sentences, clock, "sentences"), clock.other_load))
     for workers in (1, 2):
         with Clock() as clock:
-            shards = write_shards(corpus, tokenizer_dir, work / f"shards-{workers}", max_tokens, config.data.mono_from_parallel, workers)
+            shards = write_shards(
+                corpus, tokenizer_dir, work / f"shards-{workers}", max_tokens, config.data.mono_from_parallel, workers
+            )
         what = f"write_shards, {workers} worker{'s' * (workers > 1)} (start-up and writing included)"
         rows.append(("tokenise", what, rate(sentences, clock, "sentences"), clock.other_load))
     with Clock() as clock:
         tokenized = read_shards(shards)
-    tokens = sum(a.num_tokens() for a in tokenized.mono.values()) + sum(a.num_tokens() + b.num_tokens() for a, b in tokenized.pairs.values())
-    rows.append(("read", f"read_shards: {tokens:,} tokens, memory-mapped", f"{1000 * clock.seconds:.1f} ms", clock.other_load))
+    tokens = sum(a.num_tokens() for a in tokenized.mono.values()) + sum(
+        a.num_tokens() + b.num_tokens() for a, b in tokenized.pairs.values()
+    )
+    rows.append(
+        ("read", f"read_shards: {tokens:,} tokens, memory-mapped", f"{1000 * clock.seconds:.1f} ms", clock.other_load)
+    )
     return rows, tokenized, tokenizer
 
 
@@ -151,13 +161,15 @@ def btmlm_batches(examples: list[tuple], ctx: BatchContext, rng: np.random.Gener
     both batches are built, random tokens standing in for the pseudo translation."""
     languages = [lang for _, lang in examples]
     targets = btmlm.choose_targets(languages, ctx.bt_target_languages, rng)
-    sources, lengths = zip(*(btmlm.fit_to_budget(tokens, ctx) for tokens, _ in examples))
+    sources, lengths = zip(*(btmlm.fit_to_budget(tokens, ctx) for tokens, _ in examples), strict=True)
     btmlm.generation_batch(sources, lengths, languages, targets, ctx)
     pseudo = [ctx.specials.random_tokens(rng, k) for k in lengths]
     return btmlm.training_batch(sources, languages, pseudo, targets, ctx, rng)
 
 
-def trainer_throughputs(tokenized: TokenizedCorpus, setup: Setup, config: Config, args: argparse.Namespace, work: Path) -> dict[str, Throughput]:
+def trainer_throughputs(
+    tokenized: TokenizedCorpus, setup: Setup, config: Config, args: argparse.Namespace, work: Path
+) -> dict[str, Throughput]:
     """`Trainer.train_step` of a new model, each objective alone for warmup + steps steps."""
     stages = tuple(StageConfig(name, args.warmup + args.steps, {name: 1.0}) for name in OBJECTIVES)
     config = dataclasses.replace(config, stages=stages)
@@ -198,7 +210,9 @@ def mixed(throughputs: dict[str, Throughput], weights: dict[str, float]) -> Thro
     return Throughput(tokens, seconds, max(throughputs[name].other_load for name in weights), slots)
 
 
-def loader_rows(tokenized: TokenizedCorpus, tokenizer, config: Config, args: argparse.Namespace, work: Path) -> list[tuple]:
+def loader_rows(
+    tokenized: TokenizedCorpus, tokenizer, config: Config, args: argparse.Namespace, work: Path
+) -> list[tuple]:
     """Rows (name, loader, trainer, loader one sequence a row, trainer one a row) per objective and
     per stage of the config: the loader and the trainer with packing (data.packing) and without."""
     specials = SpecialIds.from_tokenizer(tokenizer)
@@ -209,7 +223,9 @@ def loader_rows(tokenized: TokenizedCorpus, tokenizer, config: Config, args: arg
     for packing in (True, False):
         context = BatchContext(specials, config.objectives, config.data.max_length, None, bt_targets, packing=packing)
         setup = Setup(specials, language_ids, bt_targets, context)
-        print(f"timing the loader and the trainer, packing {'on' if packing else 'off'} ...", file=sys.stderr, flush=True)
+        print(
+            f"timing the loader and the trainer, packing {'on' if packing else 'off'} ...", file=sys.stderr, flush=True
+        )
         packed_config = dataclasses.replace(config, data=dataclasses.replace(config.data, packing=packing))
         columns.append({name: loader(name, tokenized, setup, config, args.batches) for name in OBJECTIVES})
         columns.append(trainer_throughputs(tokenized, setup, packed_config, args, work))
@@ -229,7 +245,10 @@ def ratio(load: Throughput, train: Throughput) -> float:
 
 def markdown(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in row) + " |"
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -241,26 +260,59 @@ def main(argv: list[str]) -> None:
         objective_rows = loader_rows(tokenized, tokenizer, config, args, Path(work))
     size = config.model
     print(f"- CPU: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; fp32")
-    print(f"- config: {args.config.name}: model {size.num_hidden_layers} layers x {size.hidden_size}, vocab {len(tokenizer)}, "
-          f"batch {config.train.batch_size} x max_length {config.data.max_length}")  # fmt: skip
+    model = f"model {size.num_hidden_layers} layers x {size.hidden_size}, vocab {len(tokenizer)}"
+    print(
+        f"- config: {args.config.name}: {model}, batch {config.train.batch_size} x max_length {config.data.max_length}"
+    )
     print("- other load: cores used by other processes during the measurement; near 0, or the figure suffers\n")
     print(markdown(("step", "what", "result", "other load"), preparation_rows))
     print()
     cells = [
-        (name, f"{load.padding:.1%}", f"{load.per_second:,.0f}", f"{train.per_second:,.0f}", f"{ratio(load, train):.0f}x",
-         f"{alone.padding:.1%}", f"{train_alone.per_second:,.0f}", f"{train.per_second / train_alone.per_second:.2f}x",
-         max(load.other_load, train.other_load, alone.other_load, train_alone.other_load))
+        (
+            name,
+            f"{load.padding:.1%}",
+            f"{load.per_second:,.0f}",
+            f"{train.per_second:,.0f}",
+            f"{ratio(load, train):.0f}x",
+            f"{alone.padding:.1%}",
+            f"{train_alone.per_second:,.0f}",
+            f"{train.per_second / train_alone.per_second:.2f}x",
+            max(load.other_load, train.other_load, alone.other_load, train_alone.other_load),
+        )
         for name, load, train, alone, train_alone in objective_rows
     ]
-    print(markdown(("objective", "padding", "loader tokens/s", "trainer tokens/s", "loader / trainer",
-                    "padding, one a row", "trainer tokens/s, one a row", "packing speed-up", "other load"), cells))
+    print(
+        markdown(
+            (
+                "objective",
+                "padding",
+                "loader tokens/s",
+                "trainer tokens/s",
+                "loader / trainer",
+                "padding, one a row",
+                "trainer tokens/s, one a row",
+                "packing speed-up",
+                "other load",
+            ),
+            cells,
+        )
+    )
     short = [name for name, load, train, *_ in objective_rows if ratio(load, train) < TARGET_RATIO]
-    print(f"\nTarget loader >= {TARGET_RATIO}x trainer: " + (f"MISSED by {', '.join(short)}" if short else "met by every row"))
+    print(
+        f"\nTarget loader >= {TARGET_RATIO}x trainer: "
+        + (f"MISSED by {', '.join(short)}" if short else "met by every row")
+    )
     padded = [name for name, load, *_ in objective_rows if load.padding > TARGET_PADDING]
-    print(f"Target padding <= {TARGET_PADDING:.0%} of the tokens, packed: " + (f"MISSED by {', '.join(padded)}" if padded else "met by every row"))
+    print(
+        f"Target padding <= {TARGET_PADDING:.0%} of the tokens, packed: "
+        + (f"MISSED by {', '.join(padded)}" if padded else "met by every row")
+    )
     loads = [row[-1] for row in preparation_rows + cells]
     if max(loads) > 0.25:
-        print("WARNING: other processes used the CPU during the measurements: rows with other load above 0.25 are not reliable.")
+        print(
+            "WARNING: other processes used the CPU during the measurements: rows with other load above 0.25 are not "
+            "reliable."
+        )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,14 @@ def synthetic_sentences(count: int, seed: int) -> list[str]:
 def base_model(vocab_size: int, layers: int, hidden: int, device: torch.device) -> XLMRobertaModel:
     torch.manual_seed(0)
     config = XLMRobertaConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=hidden // 64,
-        intermediate_size=4 * hidden, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
     )
     return XLMRobertaModel(config, add_pooling_layer=False).to(device).eval()
 
@@ -74,7 +80,14 @@ HEADER = ("run", "sentences", "sentences/s", "tokens/s", "time", "other load")
 
 def row(name: str, sentences: int, tokens: int, clock: Clock) -> tuple:
     per_second = f"{tokens / clock.seconds:,.0f}" if tokens else ""
-    return (name, f"{sentences:,}", f"{sentences / clock.seconds:,.0f}", per_second, f"{clock.seconds:.2f} s", clock.other_load)
+    return (
+        name,
+        f"{sentences:,}",
+        f"{sentences / clock.seconds:,.0f}",
+        per_second,
+        f"{clock.seconds:.2f} s",
+        clock.other_load,
+    )
 
 
 def throughput_rows(model, tokenizer, args: argparse.Namespace) -> list[tuple]:
@@ -84,7 +97,9 @@ def throughput_rows(model, tokenizer, args: argparse.Namespace) -> list[tuple]:
     runs = {
         "tokenizer only": lambda: tokenizer(sentences, truncation=True, max_length=128),  # the host's share
         f"layer {middle}, sorted by length": lambda: encode(sentences, model, tokenizer, batch_size=args.batch),
-        f"layer {last}, sorted by length": lambda: encode(sentences, model, tokenizer, layer=last, batch_size=args.batch),
+        f"layer {last}, sorted by length": lambda: encode(
+            sentences, model, tokenizer, layer=last, batch_size=args.batch
+        ),
         f"layer {middle}, input order": lambda: in_input_order(sentences, model, tokenizer, args.batch),
     }
     if model.device.type == "cuda":  # untimed whole-model pass: the first batch of each new length picks kernels
@@ -115,14 +130,17 @@ def tatoeba_row(model, tokenizer, args: argparse.Namespace) -> tuple[tuple, dict
             similarity = x @ y.T  # (N, N) cosine
             found = (similarity.argmax(axis=1), similarity.argmax(axis=0))  # X->en, en->X
     assert all(f.shape == (args.pair,) for f in found)
-    name = f"Tatoeba pair {args.pair:,} x {args.pair:,} (encode {encoding.seconds:.2f} s + score {1000 * scoring.seconds:.0f} ms)"
+    seconds = f"encode {encoding.seconds:.2f} s + score {1000 * scoring.seconds:.0f} ms"
+    name = f"Tatoeba pair {args.pair:,} x {args.pair:,} ({seconds})"
     timing = {"encode_s": encoding.seconds, "score_s": scoring.seconds, "total_s": total.seconds}
     return row(name, 2 * args.pair, 0, total), timing
 
 
 def markdown(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in r) + " |" for r in rows]
+    lines += [
+        "| " + " | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in r) + " |" for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -138,9 +156,13 @@ def main(argv: list[str]) -> None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as work:
-        tokenizer = train_tokenizer(synthetic_sentences(20_000, seed=0), Path(work) / "tokenizer", vocab_size=args.vocab)
+        tokenizer = train_tokenizer(
+            synthetic_sentences(20_000, seed=0), Path(work) / "tokenizer", vocab_size=args.vocab
+        )
     model = base_model(len(tokenizer), args.layers, args.hidden, device)
-    encode(synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch)  # warm-up: allocator, threads
+    encode(
+        synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch
+    )  # warm-up: allocator, threads
     rows = throughput_rows(model, tokenizer, args)
     pair, timing = tatoeba_row(model, tokenizer, args)
     rows.append(pair)
@@ -148,12 +170,15 @@ def main(argv: list[str]) -> None:
     print(f"- device: {describe(device)}; torch {torch.__version__}, Python {platform.python_version()}")
     print(f"- model: random XLM-R, {args.layers} layers x {args.hidden}, vocab {len(tokenizer):,} "
           "(a tokenizer trained here; XLM-R base has 250,002)")  # fmt: skip
-    print(f"- sentences: synthetic, {mean_tokens:.1f} tokens on average (specials included); batch {args.batch}, mean pooling")
+    print(
+        f"- sentences: synthetic, {mean_tokens:.1f} tokens on average (specials included); batch {args.batch}, mean "
+        "pooling"
+    )
     print("- other load: cores used by other processes during the row; near 0, or the figure suffers\n")
     print(markdown(HEADER, rows))
     if args.out:
         result = {"device": describe(device), "mean_tokens": float(mean_tokens), "tatoeba": timing}
-        args.out.write_text(json.dumps({**result, "rows": [dict(zip(HEADER, r)) for r in rows]}, indent=2))
+        args.out.write_text(json.dumps({**result, "rows": [dict(zip(HEADER, r, strict=True)) for r in rows]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -58,10 +58,21 @@ LANGUAGES = ("de", "fr", "es", "ru", "zh", "it")  # language ids 1..6; 0 is "no 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=tuple(SIZES), help="XLM-R base or large (sets layers, hidden, heads, vocab)")
-    parser.add_argument("--attention", choices=("sdpa", "eager", "flex_attention"), default="sdpa", help="model.attn_implementation")
-    parser.add_argument("--attention-dropout", type=float, default=0.1, help="attention-probability dropout (XLM-R's 0.1; flex_attention needs 0)")
+    parser.add_argument(
+        "--attention", choices=("sdpa", "eager", "flex_attention"), default="sdpa", help="model.attn_implementation"
+    )
+    parser.add_argument(
+        "--attention-dropout",
+        type=float,
+        default=0.1,
+        help="attention-probability dropout (XLM-R's 0.1; flex_attention needs 0)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile each encoder layer (train.compile)")
-    parser.add_argument("--profile", action="store_true", help="after timing, profile two more steps and print the top operators to stderr")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, profile two more steps and print the top operators to stderr",
+    )
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (default: see the docstring)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
@@ -74,7 +85,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out", type=Path, help="also write context and rows as JSON")
-    parser.add_argument("--rows", default=",".join(MEASUREMENTS), help="which rows, comma-separated (a ratio column is left empty without the row it compares with)")
+    parser.add_argument(
+        "--rows",
+        default=",".join(MEASUREMENTS),
+        help="which rows, comma-separated (a ratio column is left empty without the row it compares with)",
+    )
     parser.add_argument("--only", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # one row, in this process
     args = parser.parse_args(argv)
     requested = set(args.rows.split(","))
@@ -84,7 +99,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.steps < 1 or args.warmup < 0 or args.length < 8:
         parser.error("need --steps >= 1, --warmup >= 0 and --length >= 8")
     if args.attention == "flex_attention" and args.attention_dropout > 0:
-        parser.error("flex_attention has no attention dropout in transformers: pass --attention-dropout 0 (and the same to the sdpa run it is compared with)")
+        parser.error(
+            "flex_attention has no attention dropout in transformers: pass --attention-dropout 0 (and the same to "
+            "the sdpa run it is compared with)"
+        )
     if args.size:
         args.layers, args.hidden, args.heads, args.vocab = SIZES[args.size]
     return args
@@ -190,8 +208,12 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
     size = ModelConfig(
-        hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
-        attention_probs_dropout_prob=args.attention_dropout, attn_implementation=args.attention,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        intermediate_size=4 * args.hidden,
+        attention_probs_dropout_prob=args.attention_dropout,
+        attn_implementation=args.attention,
     )
     model = new_model(size, args.vocab, list(LANGUAGES), args.length).to(device).train()
     if args.compile:
@@ -244,7 +266,9 @@ def measured_gemm_tflops(size: int = 2048, repeats: int = 20) -> float:
 def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device) -> dict:
     optimizer = build_optimizer(model, TrainConfig())
     languages = tuple(range(1, len(LANGUAGES) + 1))
-    ctx = BatchContext(make_specials(args.vocab), ObjectiveConfig(), args.length, generator_for(model, device), languages)
+    ctx = BatchContext(
+        make_specials(args.vocab), ObjectiveConfig(), args.length, generator_for(model, device), languages
+    )
     seconds = []
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
@@ -305,10 +329,16 @@ def run_all(argv: list[str], args: argparse.Namespace) -> list[dict]:
     rows = []
     for name in args.rows:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        child = subprocess.run([sys.executable, __file__, *argv, "--only", name], stdout=subprocess.PIPE, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, __file__, *argv, "--only", name], stdout=subprocess.PIPE, text=True, check=True
+        )
         rows.append(json.loads(child.stdout.splitlines()[-1]))
-        print(f"{name}: {rows[-1]['tokens_per_s']:,.0f} tokens/s, {rows[-1]['ms_per_step']:,.1f} ms/step, MFU {rows[-1]['mfu']:.1%}",
-              file=sys.stderr, flush=True)  # each row as it comes: a run cut short keeps what it measured
+        print(
+            f"{name}: {rows[-1]['tokens_per_s']:,.0f} tokens/s, {rows[-1]['ms_per_step']:,.1f} ms/step, MFU "
+            f"{rows[-1]['mfu']:.1%}",
+            file=sys.stderr,
+            flush=True,
+        )  # each row as it comes: a run cut short keeps what it measured
     by_name = {row["objective"]: row for row in rows}
     mmlm, tlm, hf = (by_name.get(name) for name in ("mmlm", "tlm", "hf-mlm"))
     for row in rows:
@@ -335,10 +365,13 @@ def context(args: argparse.Namespace) -> dict:
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
-        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, vocab {args.vocab}, attention {args.attention}"
-        + f", attention dropout {args.attention_dropout:g}" + (", layers compiled" if args.compile else ""),
+        "model": f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, FFN {4 * args.hidden}, "
+        + f"vocab {args.vocab}, attention {args.attention}, attention dropout {args.attention_dropout:g}"
+        + (", layers compiled" if args.compile else ""),
         "batch": f"{args.batch} x {args.length} tokens; BTMLM sources of {(args.length - 4) // 2} tokens",
-        "timing": (f"median of {args.steps} steps" if device.type == "cpu" else f"mean over a window of {args.steps} steps")
+        "timing": (
+            f"median of {args.steps} steps" if device.type == "cpu" else f"mean over a window of {args.steps} steps"
+        )
         + f" after {args.warmup} warm-up; a step includes building the batch",
         "peak memory": memory,
     }
@@ -346,7 +379,8 @@ def context(args: argparse.Namespace) -> dict:
 
 COLUMNS = (
     "objective", "tokens/s", "ms/step (min-max)", "peak MB", "TFLOP/s", "MFU",
-    "vs MMLM (tokens/s)", "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)", "other load (cores)",
+    "vs MMLM (tokens/s)", "vs TLM (time/token)", "vs TLM (time/source token)", "vs hf-mlm (speed-up)",
+    "other load (cores)",
 )  # fmt: skip
 
 
@@ -380,8 +414,14 @@ def main(argv: list[str]) -> None:
     about = {**context(args), "peak for MFU": f"{peak_tflops(pick_device(args.device), args):.3f} TFLOP/s"}
     for key, value in about.items():
         print(f"- {key}: {value}")
-    print("- source tokens: a pair's first side, a monolingual sentence (BTMLM's pseudo tokens stand where TLM's second side does)")
-    print("- other load: CPU cores taken during the timed steps by other processes or VMs; near 0, or the figures suffer\n")
+    print(
+        "- source tokens: a pair's first side, a monolingual sentence (BTMLM's pseudo tokens stand where TLM's "
+        "second side does)"
+    )
+    print(
+        "- other load: CPU cores taken during the timed steps by other processes or VMs; near 0, or the figures "
+        "suffer\n"
+    )
     print(markdown(rows))
     contended = [row["objective"] for row in rows if row["other_load_cores"] > 0.25]
     if contended:

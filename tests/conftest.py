@@ -21,8 +21,13 @@ LANGUAGES = ["de", "en", "fr"]
 def tiny_model(attn_implementation: str = "sdpa", seed: int = 0, dropout: float = 0.0) -> ErnieM:
     torch.manual_seed(seed)
     config = ModelConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, attn_implementation=attn_implementation,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        attn_implementation=attn_implementation,
     )
     return new_model(config, VOCAB, LANGUAGES, max_length=64).eval()
 

@@ -114,10 +114,20 @@ def write_tokenizer_files(directory: Path, *, shuffled: bool = False) -> list[st
     directory.mkdir(parents=True, exist_ok=True)
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXT.splitlines()), model_writer=model,
-        model_type="unigram", vocab_size=300, hard_vocab_limit=False, character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, seed_sentencepiece_size=10000,
-        shuffle_input_sentence=False, minloglevel=2,
+        sentence_iterator=iter(TEXT.splitlines()),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=300,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        seed_sentencepiece_size=10000,
+        shuffle_input_sentence=False,
+        minloglevel=2,
     )
     (directory / SPM_MODEL_NAME).write_bytes(model.getvalue())
     processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
@@ -190,9 +200,17 @@ def _structured_parameter_names(names: list[str]) -> dict[str, str]:
 # Paddle
 
 
-def write_paddle_checkpoint(directory: Path, *, vocab_size: int, prefix: str = PREFIX,
-                            config_name: str | None = "model_config.json", file_name: str = "model_state.pdparams",
-                            split: bool = False, seed: int = 0, protocol: int = 2) -> dict[str, np.ndarray]:
+def write_paddle_checkpoint(
+    directory: Path,
+    *,
+    vocab_size: int,
+    prefix: str = PREFIX,
+    config_name: str | None = "model_config.json",
+    file_name: str = "model_state.pdparams",
+    split: bool = False,
+    seed: int = 0,
+    protocol: int = 2,
+) -> dict[str, np.ndarray]:
     """A PaddleNLP ErnieM state dict (Linear weights [in, out]) pickled as paddle.save does; returns it joined.
 
     prefix "ernie_m." also writes a `classifier.*` head (unprefixed, as a task model saves it). split=True cuts the
@@ -226,7 +244,7 @@ def write_paddle_checkpoint(directory: Path, *, vocab_size: int, prefix: str = P
             for i in range(math.ceil(flat.size / chunk)):
                 part = f"{key}@@.{i}"
                 split_info[key]["slices"].append(part)
-                saved[part] = flat[i * chunk:(i + 1) * chunk].copy()
+                saved[part] = flat[i * chunk : (i + 1) * chunk].copy()
         else:
             saved[key] = value
     saved[STRUCTURED_NAMES] = _structured_parameter_names(list(state))
@@ -237,11 +255,19 @@ def write_paddle_checkpoint(directory: Path, *, vocab_size: int, prefix: str = P
 
     if config_name is not None:
         config = {
-            "vocab_size": vocab_size, "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS, "hidden_act": "gelu", "max_position_embeddings": POSITIONS,
+            "vocab_size": vocab_size,
+            "hidden_size": HIDDEN,
+            "num_hidden_layers": LAYERS,
+            "num_attention_heads": HEADS,
+            "hidden_act": "gelu",
+            "max_position_embeddings": POSITIONS,
             "intermediate_size": 3072,  # deliberately wrong: PaddleNLP's ErnieM ignores it (FFN = 4 * hidden)
-            "type_vocab_size": 16, "pad_token_id": 1, "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "init_class": "ErnieMModel",
+            "type_vocab_size": 16,
+            "pad_token_id": 1,
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "initializer_range": 0.02,
+            "init_class": "ErnieMModel",
         }
         (directory / config_name).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return {key: value.copy() for key, value in state.items()}
@@ -251,8 +277,9 @@ def write_paddle_checkpoint(directory: Path, *, vocab_size: int, prefix: str = P
 # transformers 4.x ErnieM
 
 
-def write_hf_erniem_checkpoint(directory: Path, *, vocab_size: int, prefix: str = "", weights: str = "pytorch_model.bin",
-                               seed: int = 0) -> dict[str, np.ndarray]:
+def write_hf_erniem_checkpoint(
+    directory: Path, *, vocab_size: int, prefix: str = "", weights: str = "pytorch_model.bin", seed: int = 0
+) -> dict[str, np.ndarray]:
     """A transformers 4.x ErnieM checkpoint (config.json + torch-layout weights); returns the weights as numpy.
 
     prefix "ernie_m." is what a task model saves: it also gets a `classifier.*` head and architectures
@@ -283,11 +310,23 @@ def write_hf_erniem_checkpoint(directory: Path, *, vocab_size: int, prefix: str 
 
     config = {
         "architectures": ["ErnieMForSequenceClassification" if prefix else "ErnieMModel"],
-        "model_type": "ernie_m", "vocab_size": vocab_size, "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
-        "num_attention_heads": HEADS, "intermediate_size": FFN, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "act_dropout": 0.0,
-        "max_position_embeddings": POSITIONS, "layer_norm_eps": 1e-5, "initializer_range": 0.02,
-        "pad_token_id": 1, "classifier_dropout": None, "torch_dtype": "float32", "transformers_version": "4.30.0",
+        "model_type": "ernie_m",
+        "vocab_size": vocab_size,
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "intermediate_size": FFN,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "act_dropout": 0.0,
+        "max_position_embeddings": POSITIONS,
+        "layer_norm_eps": 1e-5,
+        "initializer_range": 0.02,
+        "pad_token_id": 1,
+        "classifier_dropout": None,
+        "torch_dtype": "float32",
+        "transformers_version": "4.30.0",
     }
     if prefix:
         config["id2label"] = {str(i): f"LABEL_{i}" for i in range(NUM_LABELS)}
@@ -319,7 +358,7 @@ def _source_weights(layout: str, state: dict[str, np.ndarray]):
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     if any(key.startswith(PREFIX + "embeddings.") for key in state):
-        state = {key[len(PREFIX):]: value for key, value in state.items() if key.startswith(PREFIX)}
+        state = {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
     state = {key: np.asarray(value, dtype=np.float64) for key, value in state.items()}
 
     def array(name: str) -> np.ndarray:
@@ -337,8 +376,15 @@ def _source_weights(layout: str, state: dict[str, np.ndarray]):
     return array, linear, len(layers), attention
 
 
-def reference_forward(layout: str, state: dict[str, np.ndarray], input_ids: np.ndarray, attention_mask: np.ndarray,
-                      *, heads: int = HEADS, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+def reference_forward(
+    layout: str,
+    state: dict[str, np.ndarray],
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    *,
+    heads: int = HEADS,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray]:
     """ERNIE-M's encoder in float64 on a SOURCE state dict ("paddle" or "hf-erniem", prefixed or not).
 
     input_ids, attention_mask: (B, L), mask 1 = token, 0 = padding. Returns (last hidden (B, L, H), pooled (B, H)).
@@ -356,7 +402,10 @@ def reference_forward(layout: str, state: dict[str, np.ndarray], input_ids: np.n
 
     # Embeddings: word + position (ERNIE-M: positions are index + 2 in every row, whatever the padding); no token type.
     positions = np.arange(length) + 2
-    x = array("embeddings.word_embeddings.weight")[input_ids] + array("embeddings.position_embeddings.weight")[positions][None]
+    x = (
+        array("embeddings.word_embeddings.weight")[input_ids]
+        + array("embeddings.position_embeddings.weight")[positions][None]
+    )
     x = layer_norm(x, array("embeddings.layer_norm.weight"), array("embeddings.layer_norm.bias"), eps)
 
     hidden = x.shape[-1]

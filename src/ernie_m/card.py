@@ -30,7 +30,11 @@ hidden = model(**inputs).last_hidden_state  # (batch, tokens, {hidden})
 
 def front_matter(languages: list[str], pipeline_tag: str) -> str:
     """The hub's metadata block."""
-    meta = {"library_name": "transformers", "pipeline_tag": pipeline_tag, "tags": ["ernie-m", "xlm-roberta", "cross-lingual"]}
+    meta = {
+        "library_name": "transformers",
+        "pipeline_tag": pipeline_tag,
+        "tags": ["ernie-m", "xlm-roberta", "cross-lingual"],
+    }
     if languages:
         meta = {"language": list(languages), **meta}
     return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n"
@@ -57,11 +61,23 @@ def converted_card(name: str, layout: str, source_name: str, config, ignored: li
     """The card of an ERNIE-M checkpoint converted to the XLM-R layout."""
     sizes = markdown_table(
         ["layers", "hidden", "heads", "feed-forward", "vocabulary", "positions"],
-        [[config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
-          config.vocab_size, config.max_position_embeddings - 2]],
+        [
+            [
+                config.num_hidden_layers,
+                config.hidden_size,
+                config.num_attention_heads,
+                config.intermediate_size,
+                config.vocab_size,
+                config.max_position_embeddings - 2,
+            ]
+        ],
     )
     dropped = f"\n- Left out (task heads, not the encoder): {', '.join(ignored)}." if ignored else ""
-    pooler = "The pooler is ERNIE-M's." if has_pooler else "The source had no pooler: `AutoModel`'s pooler is freshly initialised."
+    pooler = (
+        "The pooler is ERNIE-M's."
+        if has_pooler
+        else "The source had no pooler: `AutoModel`'s pooler is freshly initialised."
+    )
     return f"""{front_matter([], "feature-extraction")}
 # ERNIE-M in the XLM-R layout
 
@@ -93,22 +109,60 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
     """The card of a pre-training run's export, from its summary (`ernie_m_run.json`) and evaluation tables, if any."""
     model, training, data = summary["model"], summary["training"], summary["data"]
     start = f"continuing from `{summary['init_from']}`" if summary["init_from"] else "from a random initialisation"
-    objectives = sorted({name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0},
-                        key=list(OBJECTIVE_NAMES).index)
-    stages = markdown_table(["stage", "steps", "objectives (sampling weights)"], [
-        [stage["name"], f"{stage['steps']:,}", ", ".join(f"{OBJECTIVE_NAMES[n]} {w:g}" for n, w in stage["objectives"].items() if w > 0)]
-        for stage in training["stages"]
-    ])
-    sizes = markdown_table(["layers", "hidden", "heads", "feed-forward", "vocabulary", "parameters"], [[
-        model["layers"], model["hidden"], model["heads"], model["intermediate"], f"{model['vocab_size']:,}", f"{model['parameters']:,}"]])
-    pairs = markdown_table(["pair", "sentence pairs"], [[pair, f"{n:,}"] for pair, n in data["pairs"].items()]) if data["pairs"] else "none"
-    mono = markdown_table(["language", "sentences"], [[lang, f"{n:,}"] for lang, n in data["monolingual"].items()]) if data["monolingual"] else "none"
+    objectives = sorted(
+        {name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0},
+        key=list(OBJECTIVE_NAMES).index,
+    )
+    stages = markdown_table(
+        ["stage", "steps", "objectives (sampling weights)"],
+        [
+            [
+                stage["name"],
+                f"{stage['steps']:,}",
+                ", ".join(f"{OBJECTIVE_NAMES[n]} {w:g}" for n, w in stage["objectives"].items() if w > 0),
+            ]
+            for stage in training["stages"]
+        ],
+    )
+    sizes = markdown_table(
+        ["layers", "hidden", "heads", "feed-forward", "vocabulary", "parameters"],
+        [
+            [
+                model["layers"],
+                model["hidden"],
+                model["heads"],
+                model["intermediate"],
+                f"{model['vocab_size']:,}",
+                f"{model['parameters']:,}",
+            ]
+        ],
+    )
+    pairs = (
+        markdown_table(["pair", "sentence pairs"], [[pair, f"{n:,}"] for pair, n in data["pairs"].items()])
+        if data["pairs"]
+        else "none"
+    )
+    mono = (
+        markdown_table(["language", "sentences"], [[lang, f"{n:,}"] for lang, n in data["monolingual"].items()])
+        if data["monolingual"]
+        else "none"
+    )
     validation = summary.get("validation_losses") or {}
-    losses = markdown_table(["objective", "loss", "dev split"], [
-        [OBJECTIVE_NAMES[n], f"{summary['final_losses'][n]:.3f}", f"{validation[n]:.3f}" if n in validation else "-"]
-        for n in OBJECTIVE_NAMES if n in summary["final_losses"]])
+    losses = markdown_table(
+        ["objective", "loss", "dev split"],
+        [
+            [
+                OBJECTIVE_NAMES[n],
+                f"{summary['final_losses'][n]:.3f}",
+                f"{validation[n]:.3f}" if n in validation else "-",
+            ]
+            for n in OBJECTIVE_NAMES
+            if n in summary["final_losses"]
+        ],
+    )
     results = evaluation or (
-        "None yet. Evaluate with `ernie-m evaluate TASK --model THIS_DIR --out EVAL`, then put the results in this card "
+        "None yet. Evaluate with `ernie-m evaluate TASK --model THIS_DIR --out EVAL`, then put the results in this "
+        "card "
         "with `ernie-m card --model THIS_DIR --results EVAL`."
     )
     return f"""{front_matter(summary["languages"], "fill-mask")}
@@ -176,19 +230,29 @@ def write_results(model_dir: Path, results: list[dict], allow_partial: bool = Fa
     model_dir = Path(model_dir)
     summary_file = model_dir / RUN_SUMMARY
     if not summary_file.is_file():
-        raise ErnieMError(f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported")
+        raise ErnieMError(
+            f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported"
+        )
     others = sorted({result["model"] for result in results if Path(result["model"]).resolve() != model_dir.resolve()})
     if others:
-        raise ErnieMError(f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's")
-    partial = [f"{result['task']} ({result['setting']}): {why}" for result in results if (why := partial_measure(result))]
+        raise ErnieMError(
+            f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's"
+        )
+    partial = [
+        f"{result['task']} ({result['setting']}): {why}" for result in results if (why := partial_measure(result))
+    ]
     if partial and not allow_partial:
-        raise ErnieMError(f"not full test-set results: {'; '.join(partial)}; pass --allow-partial to put them in the card, "
-                          "which then says what each one is")
+        raise ErnieMError(
+            f"not full test-set results: {'; '.join(partial)}; pass --allow-partial to put them in the card, "
+            "which then says what each one is"
+        )
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
         measured = "\n".join(f"- {measured_on(result)}" for result in results)
         card = run_card(summary, f"{summary_table(results)}\n\nWhat each result was measured on:\n\n{measured}")
     except (ValueError, KeyError, TypeError) as error:
-        raise ErnieMError(f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again") from None
+        raise ErnieMError(
+            f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again"
+        ) from None
     write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
     return model_dir / "README.md"

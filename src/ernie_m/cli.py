@@ -8,7 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,8 +16,12 @@ from ernie_m.errors import ErnieMError
 from ernie_m.hub import local_model
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
-app = typer.Typer(help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.", no_args_is_help=True, add_completion=False,
-                  context_settings=HELP_OPTIONS)
+app = typer.Typer(
+    help="ERNIE-M: pre-train cross-lingual encoders on XLM-R.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings=HELP_OPTIONS,
+)
 corpus_app = typer.Typer(help="Build and inspect corpora.", no_args_is_help=True, context_settings=HELP_OPTIONS)
 tokenizer_app = typer.Typer(help="Train tokenizers.", no_args_is_help=True, context_settings=HELP_OPTIONS)
 app.add_typer(corpus_app, name="corpus")
@@ -25,14 +29,47 @@ app.add_typer(tokenizer_app, name="tokenizer")
 
 
 # Options that several commands share.
-Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")]
-MonoOnly = Annotated[Optional[str], typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: bg,el,tr,nl).")]
-Cache = Annotated[Path, typer.Option(help="Where the corpus, tokenizer and base models are kept for the next demo or ablation (shared by both).")]
-CorpusOption = Annotated[Optional[Path], typer.Option(help="A corpus built by `ernie-m corpus build` (with held-out pairs) instead of the system's catalogs.")]
-XnliFolder = Annotated[Optional[Path], typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too.")]
-TatoebaFolder = Annotated[Optional[Path], typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")]
-ConllFolder = Annotated[Optional[Path], typer.Option(help="A folder of CoNLL NER files (eng.train, eng.testa, *.testb): fine-tune every model on English, score de, es, nl.")]
-BaseSteps = Annotated[Optional[int], typer.Option(help="MMLM steps of the base model, trained from a random initialisation before the recipe (default: 4000).")]
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config value: section.key=value (repeatable).")
+]
+MonoOnly = Annotated[
+    str | None,
+    typer.Option(help="Catalog languages trained on monolingual text only, comma-separated (default: bg,el,tr,nl)."),
+]
+Cache = Annotated[
+    Path,
+    typer.Option(
+        help="Where the corpus, tokenizer and base models are kept for the next demo or ablation (shared by both)."
+    ),
+]
+CorpusOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A corpus built by `ernie-m corpus build` (with held-out pairs) instead of the system's catalogs."
+    ),
+]
+XnliFolder = Annotated[
+    Path | None,
+    typer.Option(help="A folder of XNLI files (dev-XX.tsv): score retrieval on its translated sentences too."),
+]
+TatoebaFolder = Annotated[
+    Path | None, typer.Option(help="A folder of Tatoeba files (tatoeba.XXX-eng.*) to score as well.")
+]
+ConllFolder = Annotated[
+    Path | None,
+    typer.Option(
+        help=(
+            "A folder of CoNLL NER files (eng.train, eng.testa, *.testb): fine-tune every model on English, score "
+            "de, es, nl."
+        )
+    ),
+]
+BaseSteps = Annotated[
+    int | None,
+    typer.Option(
+        help="MMLM steps of the base model, trained from a random initialisation before the recipe (default: 4000)."
+    ),
+]
 BASE_STEPS = 4000
 
 
@@ -46,7 +83,9 @@ def _print_version(asked: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """ERNIE-M: pre-train cross-lingual encoders on XLM-R."""
 
@@ -58,10 +97,24 @@ def _codes(text: str | None) -> tuple[str, ...]:
 @corpus_app.command("build")
 def corpus_build(
     out: Annotated[Path, typer.Option(help="New directory for the corpus (never overwritten).")],
-    catalogs: Annotated[Optional[str], typer.Option("--catalogs", "--languages", help="Catalog languages, comma-separated, or 'all'; '' for none (default: all, or none with --user).")] = None,
-    user: Annotated[Optional[list[Path]], typer.Option(help="A directory of your own files (layout: docs/usage.md, Corpora); repeatable.")] = None,
-    debian_package: Annotated[Optional[list[str]], typer.Option(help="Extra translations from Debian: 'libreoffice-help'.")] = None,
-    mono_only: Annotated[str, typer.Option(help="Languages to keep monolingual only (their pairs withheld), comma-separated.")] = "",
+    catalogs: Annotated[
+        str | None,
+        typer.Option(
+            "--catalogs",
+            "--languages",
+            help="Catalog languages, comma-separated, or 'all'; '' for none (default: all, or none with --user).",
+        ),
+    ] = None,
+    user: Annotated[
+        list[Path] | None,
+        typer.Option(help="A directory of your own files (layout: docs/usage.md, Corpora); repeatable."),
+    ] = None,
+    debian_package: Annotated[
+        list[str] | None, typer.Option(help="Extra translations from Debian: 'libreoffice-help'.")
+    ] = None,
+    mono_only: Annotated[
+        str, typer.Option(help="Languages to keep monolingual only (their pairs withheld), comma-separated.")
+    ] = "",
     dev: Annotated[int, typer.Option(help="Held-out dev pairs per language.")] = 500,
     test: Annotated[int, typer.Option(help="Held-out test pairs per language.")] = 1000,
     on_error: Annotated[str, typer.Option(help="A line that is not UTF-8 (or a bad TSV line): fail or skip.")] = "fail",
@@ -75,8 +128,14 @@ def corpus_build(
         if on_error not in ("fail", "skip"):
             raise ErnieMError(f"--on-error must be fail or skip, got {on_error!r}")
         options = BuildOptions(
-            catalog_languages=_codes("all" if catalogs is None and not user else catalogs), user_corpora=tuple(user or ()), debian_packages=tuple(debian_package or ()),
-            mono_only=_codes(mono_only), dev_pairs=dev, test_pairs=test, on_error=on_error, seed=seed,
+            catalog_languages=_codes("all" if catalogs is None and not user else catalogs),
+            user_corpora=tuple(user or ()),
+            debian_packages=tuple(debian_package or ()),
+            mono_only=_codes(mono_only),
+            dev_pairs=dev,
+            test_pairs=test,
+            on_error=on_error,
+            seed=seed,
         )
         build_corpus(options, out)
         typer.echo(corpus_report(out)[0])
@@ -86,7 +145,7 @@ def corpus_build(
 @corpus_app.command("stats")
 def corpus_stats(
     corpus: Annotated[Path, typer.Argument(help="A directory written by `ernie-m corpus build`.")],
-    png: Annotated[Optional[Path], typer.Option(help="Where to write the bar chart (default: DIR/stats.png).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Where to write the bar chart (default: DIR/stats.png).")] = None,
 ) -> None:
     """Per-language table (pairs, monolingual lines, words, cleaning removals) and a PNG bar chart."""
     from ernie_m.data.stats import bar_chart, corpus_report
@@ -118,15 +177,45 @@ def tokenizer_train(
 
 @app.command()
 def pretrain(
-    config: Annotated[Optional[Path], typer.Option(help="A YAML config file, or a bundled one by name: tiny, base, large, gpu-study.")] = None,
-    corpus: Annotated[Optional[Path], typer.Option(help="A built corpus, or a directory of <lang>.txt and <a>-<b>.<a>/<a>-<b>.<b> files. Default: the system's translation catalogs.")] = None,
-    tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer directory (`ernie-m tokenizer train`); default: trained on the corpus.")] = None,
-    out: Annotated[Path, typer.Option(help="Output directory (must be new or empty, unless --resume).")] = Path("runs/pretrain"),
-    max_steps: Annotated[Optional[int], typer.Option(help="Squeeze the stage schedule into this many steps.")] = None,
-    stop_at: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")] = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format, or a hub id in the local cache.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")] = False,
-    accept_changed_corpus: Annotated[bool, typer.Option(help="With --resume: continue although the corpus changed since the checkpoint (the data order then differs from an uninterrupted run).")] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="A YAML config file, or a bundled one by name: tiny, base, large, gpu-study.")
+    ] = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "A built corpus, or a directory of <lang>.txt and <a>-<b>.<a>/<a>-<b>.<b> files. Default: the "
+                "system's translation catalogs."
+            )
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="A tokenizer directory (`ernie-m tokenizer train`); default: trained on the corpus."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output directory (must be new or empty, unless --resume).")] = Path(
+        "runs/pretrain"
+    ),
+    max_steps: Annotated[int | None, typer.Option(help="Squeeze the stage schedule into this many steps.")] = None,
+    stop_at: Annotated[
+        int | None, typer.Option(help="Checkpoint and stop after this step; the schedule is unchanged.")
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="XLM-R / ERNIE-M model directory in Hugging Face format, or a hub id in the local cache."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")
+    ] = False,
+    accept_changed_corpus: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "With --resume: continue although the corpus changed since the checkpoint (the data order then "
+                "differs from an uninterrupted run)."
+            )
+        ),
+    ] = False,
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -141,16 +230,30 @@ def pretrain(
             raise ErnieMError(f"--stop-at {stop_at}: the step to stop after must be at least 1")
         if resume:
             if config or corpus or init_from or tokenizer or set_ or max_steps is not None:
-                raise ErnieMError("--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, --init-from, --tokenizer, --set, --max-steps")
+                raise ErnieMError(
+                    "--resume continues with the run's saved settings (OUT/run.yaml); drop --config, --corpus, "
+                    "--init-from, --tokenizer, --set, --max-steps"
+                )
         else:
             if tokenizer and init_from:
-                raise ErnieMError("--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them")
+                raise ErnieMError(
+                    "--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them"
+                )
             loaded = load_config(config, set_ or [])
             init_from = local_model(init_from) if init_from is not None else None
-            settings = RunSettings(loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer)
+            settings = RunSettings(
+                loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer
+            )
         if accept_changed_corpus and not resume:
             raise ErnieMError("--accept-changed-corpus is for --resume")
-        model_dir = run_pretrain(settings, out, resume=resume, stop_at=stop_at, progress=progress, accept_changed_corpus=accept_changed_corpus)
+        model_dir = run_pretrain(
+            settings,
+            out,
+            resume=resume,
+            stop_at=stop_at,
+            progress=progress,
+            accept_changed_corpus=accept_changed_corpus,
+        )
         if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
             return
         if model_dir is None:
@@ -161,9 +264,25 @@ def pretrain(
 
 @app.command()
 def convert(
-    from_: Annotated[str, typer.Option("--from", help="Layout of the checkpoint: paddle (PaddleNLP .pdparams) or hf-erniem (transformers 4 ErnieM).")],
-    src: Annotated[Path, typer.Option(help="The checkpoint's directory (weights, config, sentencepiece.bpe.model, vocab.txt), or for paddle its .pdparams file; or a hub id in the local cache.")],
-    out: Annotated[Path, typer.Option(help="New model directory in the XLM-R layout (an earlier conversion there is replaced).")],
+    from_: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Layout of the checkpoint: paddle (PaddleNLP .pdparams) or hf-erniem (transformers 4 ErnieM).",
+        ),
+    ],
+    src: Annotated[
+        Path,
+        typer.Option(
+            help=(
+                "The checkpoint's directory (weights, config, sentencepiece.bpe.model, vocab.txt), or for paddle "
+                "its .pdparams file; or a hub id in the local cache."
+            )
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="New model directory in the XLM-R layout (an earlier conversion there is replaced).")
+    ],
 ) -> None:
     """Convert released ERNIE-M weights to a Hugging Face XLM-R model directory (no PaddlePaddle needed)."""
     from ernie_m.convert.checkpoint import convert_checkpoint
@@ -176,10 +295,32 @@ def convert(
 @app.command()
 def export(
     out: Annotated[Path, typer.Option(help="New model directory.")],
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint of a run (OUT/checkpoints/step-N): export it as a Hugging Face model directory.")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="A model directory (or a hub id in the local cache) to export with --sentence-transformers.")] = None,
-    sentence_transformers: Annotated[bool, typer.Option("--sentence-transformers", help="Write --model in sentence-transformers' format, giving encode's vectors (needs the package).")] = False,
-    layer: Annotated[Optional[int], typer.Option(help="With --sentence-transformers: the layer to pool, as encode's --layer (default: XTREME's 8 of 12, scaled).")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A checkpoint of a run (OUT/checkpoints/step-N): export it as a Hugging Face model directory."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="A model directory (or a hub id in the local cache) to export with --sentence-transformers."),
+    ] = None,
+    sentence_transformers: Annotated[
+        bool,
+        typer.Option(
+            "--sentence-transformers",
+            help="Write --model in sentence-transformers' format, giving encode's vectors (needs the package).",
+        ),
+    ] = False,
+    layer: Annotated[
+        int | None,
+        typer.Option(
+            help=(
+                "With --sentence-transformers: the layer to pool, as encode's --layer (default: XTREME's 8 of 12, "
+                "scaled)."
+            )
+        ),
+    ] = None,
 ) -> None:
     """Export a run's checkpoint as a model directory, or a model as a sentence-transformers model."""
     from ernie_m.evaluate.encode import export_sentence_transformer
@@ -200,7 +341,10 @@ def export(
 def card(
     model: Annotated[Path, typer.Option(help="A model directory exported by ernie-m pretrain.")],
     results: Annotated[list[Path], typer.Option(help="A folder of ernie-m evaluate results (repeatable).")],
-    allow_partial: Annotated[bool, typer.Option(help="Accept results scored on a dev split or fine-tuned on a subsample; the card says which.")] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(help="Accept results scored on a dev split or fine-tuned on a subsample; the card says which."),
+    ] = False,
 ) -> None:
     """Put evaluation results into a pre-trained model's card (MODEL/README.md), with what each was measured on."""
     from ernie_m.card import add_results
@@ -212,7 +356,12 @@ def card(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: the run, report.md and its plots.")] = Path("runs/demo"),
-    config: Annotated[Path, typer.Option(help="Model size, steps and the languages trained with pairs (data.languages): a file or a bundled name.")] = Path("tiny"),
+    config: Annotated[
+        Path,
+        typer.Option(
+            help="Model size, steps and the languages trained with pairs (data.languages): a file or a bundled name."
+        ),
+    ] = Path("tiny"),
     base_steps: BaseSteps = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
@@ -223,7 +372,8 @@ def demo(
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Build the default corpus, train the tokenizer and a base (MMLM), continue it with the full recipe, score alignment, report."""
+    """Build the default corpus, train the tokenizer and a base (MMLM), continue it with the full recipe, score
+    alignment, report."""
     from ernie_m.config import load_config
     from ernie_m.experiments.demo import run_demo
 
@@ -235,13 +385,29 @@ def demo(
 
 @app.command()
 def ablation(
-    out: Annotated[Path, typer.Option(help="Output folder: one run per arm and seed, ablation.md/.png/.json.")] = Path("runs/ablation"),
-    config: Annotated[Path, typer.Option(help="The config every arm shares (two stages), a file or a bundled name; see --max-steps.")] = Path("tiny"),
-    arms: Annotated[str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
+    out: Annotated[Path, typer.Option(help="Output folder: one run per arm and seed, ablation.md/.png/.json.")] = Path(
+        "runs/ablation"
+    ),
+    config: Annotated[
+        Path, typer.Option(help="The config every arm shares (two stages), a file or a bundled name; see --max-steps.")
+    ] = Path("tiny"),
+    arms: Annotated[
+        str, typer.Option(help="Comma-separated: mmlm, mmlm-tlm, mmlm-camlm, mmlm-camlm-btmlm, full.")
+    ] = "mmlm,mmlm-tlm,mmlm-camlm,mmlm-camlm-btmlm,full",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the base and every arm run with each.")] = "0,1,2",
-    max_steps: Annotated[int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")] = 3000,
+    max_steps: Annotated[
+        int, typer.Option(help="Steps per arm from the base (the config's stage proportions kept).")
+    ] = 3000,
     base_steps: BaseSteps = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="A model directory (XLM-R on your disk, or a hub id in the local cache) every arm continues from, instead of a base trained here.")] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "A model directory (XLM-R on your disk, or a hub id in the local cache) every arm continues from, "
+                "instead of a base trained here."
+            )
+        ),
+    ] = None,
     mono_only: MonoOnly = None,
     corpus: CorpusOption = None,
     xnli: XnliFolder = None,
@@ -251,7 +417,8 @@ def ablation(
     set_: Overrides = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Train a base (MMLM) per seed, continue it with each of the paper's arms (same budget, data, seed); report them side by side."""
+    """Train a base (MMLM) per seed, continue it with each of the paper's arms (same budget, data, seed); report them
+    side by side."""
     from ernie_m.config import load_config
     from ernie_m.experiments.ablation import run_ablation
 
@@ -264,19 +431,46 @@ def ablation(
         if len(set(seed_list)) != len(seed_list):
             raise ErnieMError(f"--seeds {seeds!r}: a seed given twice would count one run twice")
         if max_steps < len(loaded.stages):
-            raise ErnieMError(f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step")
+            raise ErnieMError(
+                f"--max-steps {max_steps}: each of the {len(loaded.stages)} stages needs at least one step"
+            )
         inputs = _inputs(loaded.with_total_steps(max_steps), mono_only, cache, corpus)
         if init_from is not None and base_steps is not None:
             raise ErnieMError("--base-steps: with --init-from the given model is the base; no base is trained")
         init_from = local_model(init_from) if init_from is not None else None
-        report = run_ablation(inputs, out, _codes(arms), seed_list, _base_steps(base_steps), _scoring(inputs, xnli, tatoeba, conll), init_from, progress)
+        report = run_ablation(
+            inputs,
+            out,
+            _codes(arms),
+            seed_list,
+            _base_steps(base_steps),
+            _scoring(inputs, xnli, tatoeba, conll),
+            init_from,
+            progress,
+        )
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plot beside it)")
 
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Argument(help="xnli, pawsx, conll, mlqa, tatoeba, bucc, xnli-retrieval (XNLI's translated sentences), or heldout (a built corpus's test pairs).")],
-    model: Annotated[Path, typer.Option(help="Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer, or a hub id in the local cache.")],
+    task: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "xnli, pawsx, conll, mlqa, tatoeba, bucc, xnli-retrieval (XNLI's translated sentences), or heldout "
+                "(a built corpus's test pairs)."
+            )
+        ),
+    ],
+    model: Annotated[
+        Path,
+        typer.Option(
+            help=(
+                "Any model directory AutoModel loads (ours, XLM-R, ...), with its tokenizer, or a hub id in the "
+                "local cache."
+            )
+        ),
+    ],
     data: Annotated[Path, typer.Option(help="The task's files in their official formats.")],
     out: Annotated[Path, typer.Option(help="Where the JSON, markdown table and PNG chart go.")] = Path("results"),
     setting: Annotated[str, typer.Option(help="transfer (train en) or translate-train-all.")] = "transfer",
@@ -284,18 +478,28 @@ def evaluate(
     train_split: Annotated[str, typer.Option(help="File split to fine-tune on.")] = "train",
     dev_split: Annotated[str, typer.Option(help="File split for model selection (English).")] = "dev",
     test_split: Annotated[str, typer.Option(help="File split to score.")] = "test",
-    epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs (default: 2).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Fine-tuning batch size (default: 32).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Fine-tuning peak learning rate (default: 2e-5).")] = None,
-    layer_decay: Annotated[Optional[float], typer.Option(help="Layer-wise learning-rate decay (default: 0.8, ERNIE-M base's).")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
-    max_train_examples: Annotated[Optional[int], typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Fine-tuning seed (default: 0).")] = None,
-    layer: Annotated[Optional[int], typer.Option(help="tatoeba, bucc, heldout, xnli-retrieval: hidden layer to pool (default: XTREME's 8 of 12, scaled).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")] = False,
+    epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (default: 2).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Fine-tuning batch size (default: 32).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning peak learning rate (default: 2e-5).")] = None,
+    layer_decay: Annotated[
+        float | None, typer.Option(help="Layer-wise learning-rate decay (default: 0.8, ERNIE-M base's).")
+    ] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per input (default: 384 for mlqa, else 128).")] = None,
+    max_train_examples: Annotated[int | None, typer.Option(help="Fine-tune on a seeded sample of this many.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Fine-tuning seed (default: 0).")] = None,
+    layer: Annotated[
+        int | None,
+        typer.Option(
+            help="tatoeba, bucc, heldout, xnli-retrieval: hidden layer to pool (default: XTREME's 8 of 12, scaled)."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted fine-tuning of the same task and setting in --out.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Fine-tune (or, for the retrieval tasks, only encode) and score a model per language; write JSON, table and chart."""
+    """Fine-tune (or, for the retrieval tasks, only encode) and score a model per language; write JSON, table and
+    chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
     from ernie_m.evaluate.report import check_result_slot, language_table, write_report
     from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, check_task, result_setting, run_task
@@ -304,21 +508,45 @@ def evaluate(
         model = local_model(model)
         check_task(task, setting)
         if task in ENCODE_ONLY:
-            given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--layer-decay": layer_decay, "--seed": seed,
-                     "--max-train-examples": max_train_examples, "--resume": resume or None,
-                     "--setting": None if setting == "transfer" else setting, "--train-split": None if train_split == "train" else train_split}
+            given = {
+                "--epochs": epochs,
+                "--batch-size": batch_size,
+                "--lr": lr,
+                "--layer-decay": layer_decay,
+                "--seed": seed,
+                "--max-train-examples": max_train_examples,
+                "--resume": resume or None,
+                "--setting": None if setting == "transfer" else setting,
+                "--train-split": None if train_split == "train" else train_split,
+            }
             _refuse_ignored(task, [name for name, value in given.items() if value is not None], "does not fine-tune")
         else:
             _refuse_ignored(task, ["--layer"] if layer is not None else [], "pools no layer")
         if max_train_examples is not None and max_train_examples < 1:
             raise ErnieMError(f"--max-train-examples {max_train_examples}: at least 1")
         check_result_slot(out, task, result_setting(task, setting), model)  # before fine-tuning, not after
-        chosen = {key: value for key, value in dict(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed).items() if value is not None}
+        chosen = {
+            key: value
+            for key, value in dict(
+                epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed
+            ).items()
+            if value is not None
+        }
         settings = EvalSettings(
-            task=task, model_dir=model, data_dir=data, languages=_codes(languages), setting=setting,
-            train_split=train_split, dev_split=dev_split, test_split=test_split, max_train_examples=max_train_examples,
-            finetune=FinetuneConfig(**chosen, max_length=(384 if task == "mlqa" else 128) if max_length is None else max_length),
-            layer=layer, progress=progress,
+            task=task,
+            model_dir=model,
+            data_dir=data,
+            languages=_codes(languages),
+            setting=setting,
+            train_split=train_split,
+            dev_split=dev_split,
+            test_split=test_split,
+            max_train_examples=max_train_examples,
+            finetune=FinetuneConfig(
+                **chosen, max_length=(384 if task == "mlqa" else 128) if max_length is None else max_length
+            ),
+            layer=layer,
+            progress=progress,
         )
         checkpoint = settings.finetune_state(out)
         if not resume:
@@ -341,7 +569,9 @@ def _refuse_ignored(task: str, options: list[str], because: str) -> None:
 
 
 @app.command()
-def report(results: Annotated[list[Path], typer.Argument(help="Directories of `ernie-m evaluate` results (one a model).")]) -> None:
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Directories of `ernie-m evaluate` results (one a model).")],
+) -> None:
     """One summary table across every task result in the directories: a row per model."""
     from ernie_m.evaluate.report import read_results, summary_table
 
@@ -357,7 +587,9 @@ def encode(
     model: Annotated[Path, typer.Option(help="A model directory with its tokenizer, or a hub id in the local cache.")],
     input: Annotated[Path, typer.Option(help="UTF-8 text, one sentence a line.")],
     out: Annotated[Path, typer.Option(help="Where to write the (N, hidden) float32 array (.npy).")],
-    layer: Annotated[Optional[int], typer.Option(help="Hidden layer (0 = embeddings); default: XTREME's 8 of 12, scaled.")] = None,
+    layer: Annotated[
+        int | None, typer.Option(help="Hidden layer (0 = embeddings); default: XTREME's 8 of 12, scaled.")
+    ] = None,
     pooling: Annotated[str, typer.Option(help="mean or cls.")] = "mean",
     batch_size: Annotated[int, typer.Option()] = 64,
 ) -> None:
@@ -374,6 +606,7 @@ def encode(
         if blank is not None:
             raise ErnieMError(f"{input}: line {blank} is blank; encode takes one sentence a line, row i for line i")
         vectors = encode_dir(local_model(model), sentences, layer=layer, pooling=pooling, batch_size=batch_size)
+
         def save(partial: Path) -> None:
             with open(partial, "wb") as stream:  # a file object: np.save would append .npy to a name
                 np.save(stream, vectors, allow_pickle=False)
@@ -402,7 +635,9 @@ def _inputs(config, mono_only: str | None, cache: Path, corpus: Path | None):
     from ernie_m.experiments.inputs import MONO_ONLY, Inputs
 
     if corpus is not None and mono_only is not None:
-        raise ErnieMError("--mono-only is for the catalog corpus; a --corpus keeps the monolingual-only languages it was built with")
+        raise ErnieMError(
+            "--mono-only is for the catalog corpus; a --corpus keeps the monolingual-only languages it was built with"
+        )
     return Inputs(config, MONO_ONLY if mono_only is None else _codes(mono_only), cache, corpus=corpus)
 
 
@@ -413,7 +648,8 @@ def _base_steps(given: int | None) -> int:
 
 
 def _scoring(inputs, xnli: Path | None, tatoeba: Path | None, conll: Path | None):
-    """What the demo's and the ablation's runs are scored on; a folder without the files fails before anything is trained."""
+    """What the demo's and the ablation's runs are scored on; a folder without the files fails before anything is
+    trained."""
     from ernie_m.evaluate import readers
     from ernie_m.experiments.inputs import tatoeba_languages, xnli_languages
     from ernie_m.experiments.scored import CONLL_LANGUAGES, Scoring
@@ -421,8 +657,13 @@ def _scoring(inputs, xnli: Path | None, tatoeba: Path | None, conll: Path | None
     for lang in CONLL_LANGUAGES if conll is not None else ():
         for split in ("train", "dev", "test") if lang == "en" else ("test",):
             readers.task_files("conll", conll, split, lang)  # names what it looked for when absent
-    return Scoring(xnli=xnli, xnli_languages=xnli_languages(inputs, xnli, "dev") if xnli else (),
-                   tatoeba=tatoeba, tatoeba_languages=tatoeba_languages(inputs, tatoeba) if tatoeba else (), conll=conll)
+    return Scoring(
+        xnli=xnli,
+        xnli_languages=xnli_languages(inputs, xnli, "dev") if xnli else (),
+        tatoeba=tatoeba,
+        tatoeba_languages=tatoeba_languages(inputs, tatoeba) if tatoeba else (),
+        conll=conll,
+    )
 
 
 @contextmanager
@@ -431,8 +672,11 @@ def _interruptible():
     try:
         yield
     except KeyboardInterrupt:
-        typer.echo("\ninterrupted: no report was written; what was finished (corpus, tokenizer, runs, the last checkpoint) "
-                   "is kept: run the same command again to continue", err=True)
+        typer.echo(
+            "\ninterrupted: no report was written; what was finished (corpus, tokenizer, runs, the last checkpoint) "
+            "is kept: run the same command again to continue",
+            err=True,
+        )
         raise typer.Exit(130) from None
 
 

@@ -105,13 +105,18 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
-    eval_every: int | None = None  # validation loss per objective on the corpus's dev split; None: at every checkpoint, 0: never
+    eval_every: int | None = (
+        None  # validation loss per objective on the corpus's dev split; None: at every checkpoint, 0: never
+    )
     report_to: tuple[str, ...] = ()  # also log to "tensorboard" (OUT/tensorboard) and/or "wandb": optional packages
     keep_checkpoints: int = 2
     device: str = "auto"  # "auto", "cpu" or "cuda"
     bf16: bool = True  # bf16 autocast, on CUDA only (it is far slower on CPU)
-    parallel: str = "ddp"  # several processes: "ddp" (a replica each) or "fsdp" (FSDP2: weights, gradients, optimizer state sharded)
-    activation_checkpointing: bool = False  # recompute each layer's activations in the backward pass: less memory, more time
+    # several processes: "ddp" (a replica each) or "fsdp" (FSDP2: weights, gradients, optimizer state sharded)
+    parallel: str = "ddp"
+    activation_checkpointing: bool = (
+        False  # recompute each layer's activations in the backward pass: less memory, more time
+    )
     compile: bool = False  # torch.compile each encoder layer: fused element-wise work on GPU; the first steps compile
 
 
@@ -145,7 +150,9 @@ class Config:
         old = self.total_steps
         bounds = [round(total * sum(s.steps for s in self.stages[: i + 1]) / old) for i in range(len(self.stages))]
         starts = [0] + bounds[:-1]
-        stages = tuple(dataclasses.replace(s, steps=b - a) for s, a, b in zip(self.stages, starts, bounds) if b > a)
+        stages = tuple(
+            dataclasses.replace(s, steps=b - a) for s, a, b in zip(self.stages, starts, bounds, strict=True) if b > a
+        )
         train = dataclasses.replace(self.train, log_every=max(1, min(self.train.log_every, total // LOGS_AT_LEAST)))
         return dataclasses.replace(self, stages=stages, train=train)
 
@@ -288,31 +295,54 @@ def _validate(config: Config) -> None:
             raise ErnieMError(f"config: {where} must be a finite number, got {value}")
     obj, train, data, model = config.objectives, config.train, config.data, config.model
     checks = [
-        (min(model.hidden_size, model.num_hidden_layers, model.num_attention_heads, model.intermediate_size) >= 1,
-         "model sizes (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size) must be >= 1"),
-        (model.hidden_size % max(model.num_attention_heads, 1) == 0,
-         f"model.hidden_size {model.hidden_size} must be divisible by model.num_attention_heads {model.num_attention_heads}"),
-        (0 <= model.hidden_dropout_prob < 1 and 0 <= model.attention_probs_dropout_prob < 1,
-         "model.hidden_dropout_prob and attention_probs_dropout_prob must be in [0, 1)"),
+        (
+            min(model.hidden_size, model.num_hidden_layers, model.num_attention_heads, model.intermediate_size) >= 1,
+            "model sizes (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size) must be >= 1",
+        ),
+        (
+            model.hidden_size % max(model.num_attention_heads, 1) == 0,
+            f"model.hidden_size {model.hidden_size} must be divisible by model.num_attention_heads "
+            f"{model.num_attention_heads}",
+        ),
+        (
+            0 <= model.hidden_dropout_prob < 1 and 0 <= model.attention_probs_dropout_prob < 1,
+            "model.hidden_dropout_prob and attention_probs_dropout_prob must be in [0, 1)",
+        ),
         (all(0 <= beta < 1 for beta in train.betas), f"train.betas must both be in [0, 1), got {list(train.betas)}"),
-        (train.max_grad_norm > 0 and train.weight_decay >= 0, "train.max_grad_norm must be positive and train.weight_decay >= 0"),
-        (0 <= obj.mask_token_prob <= 1 and 0 <= obj.random_token_prob <= 1,
-         "objectives.mask_token_prob and random_token_prob must be in [0, 1]"),
-        (config.tokenizer.vocab_size >= 16 and config.tokenizer.max_sentences >= 1,
-         "tokenizer.vocab_size must be >= 16 and tokenizer.max_sentences >= 1"),
+        (
+            train.max_grad_norm > 0 and train.weight_decay >= 0,
+            "train.max_grad_norm must be positive and train.weight_decay >= 0",
+        ),
+        (
+            0 <= obj.mask_token_prob <= 1 and 0 <= obj.random_token_prob <= 1,
+            "objectives.mask_token_prob and random_token_prob must be in [0, 1]",
+        ),
+        (
+            config.tokenizer.vocab_size >= 16 and config.tokenizer.max_sentences >= 1,
+            "tokenizer.vocab_size must be >= 16 and tokenizer.max_sentences >= 1",
+        ),
         (train.seed >= 0 and data.tokenize_workers >= 0, "train.seed and data.tokenize_workers must be >= 0"),
-        (data.max_pairs_per_language is None or data.max_pairs_per_language >= 1, "data.max_pairs_per_language must be >= 1 (or null: all)"),
+        (
+            data.max_pairs_per_language is None or data.max_pairs_per_language >= 1,
+            "data.max_pairs_per_language must be >= 1 (or null: all)",
+        ),
         (obj.pair_positions in ("restart", "continuous"), "objectives.pair_positions must be restart or continuous"),
         (obj.bt_decoding in ("argmax", "sample"), "objectives.bt_decoding must be argmax or sample"),
         (0 < obj.mask_prob < 1, "objectives.mask_prob must be between 0 and 1"),
         (obj.mask_token_prob + obj.random_token_prob <= 1, "objectives.mask_token_prob + random_token_prob > 1"),
         (obj.bt_length_ratio > 0, "objectives.bt_length_ratio must be positive"),
-        (config.model.attn_implementation in ATTENTION, f"model.attn_implementation must be one of {', '.join(ATTENTION)}"),
+        (
+            config.model.attn_implementation in ATTENTION,
+            f"model.attn_implementation must be one of {', '.join(ATTENTION)}",
+        ),
         (data.max_length >= 16, "data.max_length must be at least 16"),
         (train.batch_size >= 1 and train.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
         (train.parallel in ("ddp", "fsdp"), f"train.parallel must be ddp or fsdp, got {train.parallel!r}"),
         (train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda"),
-        (train.log_every >= 1 and train.checkpoint_every >= 1, "train.log_every and train.checkpoint_every must be >= 1"),
+        (
+            train.log_every >= 1 and train.checkpoint_every >= 1,
+            "train.log_every and train.checkpoint_every must be >= 1",
+        ),
         (train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
         (train.eval_every is None or train.eval_every >= 0, "train.eval_every must be >= 0 (0: no validation)"),
         (train.lr > 0 and train.warmup_steps >= 0, "train.lr must be positive and train.warmup_steps >= 0"),
@@ -327,5 +357,9 @@ def _validate(config: Config) -> None:
         unknown = sorted(set(stage.objectives) - set(OBJECTIVE_NAMES))
         if unknown:
             raise ErnieMError(f"config: stage {stage.name!r}: unknown objective(s) {unknown}; known: {OBJECTIVE_NAMES}")
-        if stage.steps < 1 or not any(w > 0 for w in stage.objectives.values()) or any(w < 0 for w in stage.objectives.values()):
+        if (
+            stage.steps < 1
+            or not any(w > 0 for w in stage.objectives.values())
+            or any(w < 0 for w in stage.objectives.values())
+        ):
             raise ErnieMError(f"config: stage {stage.name!r} needs steps >= 1 and weights >= 0, one of them > 0")

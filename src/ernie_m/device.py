@@ -8,7 +8,7 @@ from ernie_m.errors import ErnieMError
 
 
 def pick_device(choice: str = "auto") -> torch.device:
-    """"auto": CUDA when there is one, else the CPU; "cpu", "cuda", "cuda:1" as given, if present."""
+    """ "auto": CUDA when there is one, else the CPU; "cpu", "cuda", "cuda:1" as given, if present."""
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -47,7 +47,9 @@ def staged_directory(final: Path) -> Iterator[Path]:
     except BaseException as error:
         problem = disk_error(error, final, staging)
         shutil.rmtree(staging, ignore_errors=True)
-        raise problem or error
+        if problem is None:
+            raise
+        raise problem from error
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -59,7 +61,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException as error:
         problem = disk_error(error, path, partial)
         partial.unlink(missing_ok=True)
-        raise problem or error
+        if problem is None:
+            raise
+        raise problem from error
 
 
 def copy_directory(source: Path, final: Path) -> None:
@@ -75,13 +79,20 @@ def disk_error(error: BaseException, target: Path | None = None, written: Path |
     lets a writer's own error count as a full disk when its file system has under FULL_BELOW bytes free."""
     if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
         reason = error.strerror or first_line(error)
-    elif isinstance(error, Exception) and not isinstance(error, ErnieMError) and written is not None and _free_bytes(written) < FULL_BELOW:
+    elif (
+        isinstance(error, Exception)
+        and not isinstance(error, ErnieMError)
+        and written is not None
+        and _free_bytes(written) < FULL_BELOW
+    ):
         reason = "No space left on device"
     else:
         return None
     where = target or getattr(error, "filename", None) or "output"
-    return ErnieMError(f"{where}: could not be written ({reason}); nothing half-written was kept. Free space "
-                       "(or fix the permissions) and run again (a pre-training run: with --resume)")
+    return ErnieMError(
+        f"{where}: could not be written ({reason}); nothing half-written was kept. Free space "
+        "(or fix the permissions) and run again (a pre-training run: with --resume)"
+    )
 
 
 def _free_bytes(path: Path) -> int:

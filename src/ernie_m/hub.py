@@ -28,6 +28,8 @@ def local_model(name: Path | str) -> Path:
         return Path(snapshot_download(str(name), cache_dir=hub_cache(), local_files_only=True))
     except (LocalEntryNotFoundError, HFValidationError) as error:
         reason = "not in it" if isinstance(error, LocalEntryNotFoundError) else first_line(error)
-        raise ErnieMError(f"{name}: not a folder, and not a model in the local Hugging Face cache {hub_cache()} ({reason}); "
-                          f"nothing is downloaded here: where there is a network, run `hf download {name}` "
-                          "and give its folder, or set HF_HOME to the cache that holds it") from None
+        raise ErnieMError(
+            f"{name}: not a folder, and not a model in the local Hugging Face cache {hub_cache()} ({reason}); "
+            f"nothing is downloaded here: where there is a network, run `hf download {name}` "
+            "and give its folder, or set HF_HOME to the cache that holds it"
+        ) from None

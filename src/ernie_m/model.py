@@ -79,7 +79,9 @@ def block_mask(attention: Attention):
     from torch.nn.attention.flex_attention import create_block_mask
 
     rows, length = attention.sequence.shape
-    return create_block_mask(lambda b, h, q, k: attention.allows(b, q, k), rows, None, length, length, device=attention.sequence.device)
+    return create_block_mask(
+        lambda b, h, q, k: attention.allows(b, q, k), rows, None, length, length, device=attention.sequence.device
+    )
 
 
 def turn_off_attention_dropout(model: ErnieM) -> float:
@@ -134,8 +136,12 @@ def load_model(path: Path, languages: list[str], attn_implementation: str = "sdp
     """An XLM-R (or converted ERNIE-M) checkpoint in Hugging Face format, its language table grown to `languages`."""
     check_model_directory(path)
     try:
-        with quiet_transformers():  # its load report lists a converted ERNIE-M's pooler, which the MLM model has no place for
-            mlm, info = XLMRobertaForMaskedLM.from_pretrained(path, attn_implementation=attn_implementation, output_loading_info=True)
+        with (
+            quiet_transformers()
+        ):  # its load report lists a converted ERNIE-M's pooler, which the MLM model has no place for
+            mlm, info = XLMRobertaForMaskedLM.from_pretrained(
+                path, attn_implementation=attn_implementation, output_loading_info=True
+            )
     except (OSError, ValueError) as err:
         raise ErnieMError(f"{path}: cannot load an XLM-R model ({first_line(err)})") from None
     if check_loaded(path, info, optional="lm_head."):
@@ -170,10 +176,15 @@ def check_model_directory(path: Path) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
         raise ErnieMError(f"{config_file}: not a valid config ({first_line(error)})") from None
     if model_type == "ernie_m":
-        raise ErnieMError(f"{path}: an ERNIE-M checkpoint (model_type ernie_m); {convert.format('hf-erniem')} "
-                          "(or --from paddle for PaddleNLP's own files)")
+        raise ErnieMError(
+            f"{path}: an ERNIE-M checkpoint (model_type ernie_m); {convert.format('hf-erniem')} "
+            "(or --from paddle for PaddleNLP's own files)"
+        )
     if model_type != "xlm-roberta":
-        raise ErnieMError(f"{config_file}: model_type {model_type!r}; expected 'xlm-roberta' (XLM-R, or ERNIE-M converted with ernie-m convert)")
+        raise ErnieMError(
+            f"{config_file}: model_type {model_type!r}; expected 'xlm-roberta' (XLM-R, or ERNIE-M converted with "
+            "ernie-m convert)"
+        )
 
 
 @contextmanager
@@ -201,11 +212,14 @@ def add_languages(mlm: XLMRobertaForMaskedLM, languages: list[str]) -> None:
     table = mlm.roberta.embeddings.token_type_embeddings
     if known and table.num_embeddings != len(known) + 1:
         raise ErnieMError(
-            f"checkpoint: token-type table has {table.num_embeddings} rows but names {len(known)} languages (+1 expected)"
+            f"checkpoint: token-type table has {table.num_embeddings} rows but names {len(known)} languages (+1 "
+            "expected)"
         )
     kept = table.weight[: len(known) + 1]  # plain XLM-R reads only row 0 (its real checkpoints have just that one)
     added = [lang for lang in languages if lang not in known]
-    grown = nn.Embedding(len(known) + len(added) + 1, table.embedding_dim, dtype=table.weight.dtype, device=table.weight.device)
+    grown = nn.Embedding(
+        len(known) + len(added) + 1, table.embedding_dim, dtype=table.weight.dtype, device=table.weight.device
+    )
     with torch.no_grad():
         grown.weight[: len(kept)] = kept
         grown.weight[len(kept) :] = kept[NO_LANGUAGE]
@@ -219,11 +233,15 @@ def initial_pooler(config) -> dict[str, torch.Tensor]:
     AutoModel then loads an export whole (no newly initialised weights), the same on every load."""
     generator = torch.Generator().manual_seed(0)
     size = config.hidden_size
-    return {"roberta.pooler.dense.weight": torch.randn(size, size, generator=generator) * config.initializer_range,
-            "roberta.pooler.dense.bias": torch.zeros(size)}
+    return {
+        "roberta.pooler.dense.weight": torch.randn(size, size, generator=generator) * config.initializer_range,
+        "roberta.pooler.dense.bias": torch.zeros(size),
+    }
 
 
-def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None) -> None:
+def save_pretrained(
+    model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None
+) -> None:
     """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
     tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
     RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
@@ -233,5 +251,7 @@ def save_pretrained(model: ErnieM, tokenizer, out_dir: Path, summary: dict | Non
         model.mlm.save_pretrained(partial, state_dict={**initial_pooler(model.mlm.config), **state})
         tokenizer.save_pretrained(partial)
         if summary is not None:
-            (partial / RUN_SUMMARY).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            (partial / RUN_SUMMARY).write_text(
+                json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             (partial / "README.md").write_text(run_card(summary), encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def tool_version() -> str:
-    """"ernie-m X.Y.Z" as installed; "ernie-m (not installed)" when run from a source tree on PYTHONPATH."""
+    """ "ernie-m X.Y.Z" as installed; "ernie-m (not installed)" when run from a source tree on PYTHONPATH."""
     try:
         return f"ernie-m {version('ernie-m')}"
     except PackageNotFoundError:
@@ -41,7 +41,10 @@ def software() -> dict[str, str | None]:
     import transformers
 
     return {
-        "ernie_m": tool_version(), "commit": source_commit(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "python": platform.python_version(),
+        "ernie_m": tool_version(),
+        "commit": source_commit(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

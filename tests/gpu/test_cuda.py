@@ -48,7 +48,10 @@ def test_padding_never_changes_real_tokens_under_bf16():
     alone = mmlm.build_batch([short], context(), np.random.default_rng(5)).to("cuda")
     padded = mmlm.build_batch([short, (random_tokens(rng, 40), 2)], context(), np.random.default_rng(5)).to("cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        a, b = (model.hidden_states(x.input_ids, x.position_ids, x.language_ids, x.attention)[0].float() for x in (alone, padded))
+        a, b = (
+            model.hidden_states(x.input_ids, x.position_ids, x.language_ids, x.attention)[0].float()
+            for x in (alone, padded)
+        )
     torch.testing.assert_close(b[: len(a)], a, atol=2e-2, rtol=2e-2)
 
 
@@ -72,7 +75,9 @@ def test_flex_attention_matches_the_dense_masks_with_gradients(name):
     if objective.DATA == "mono":
         drawn = [(random_tokens(rng, int(n)), 1 + i % 2) for i, n in enumerate(rng.integers(3, 25, size=12))]
     else:
-        drawn = [(random_tokens(rng, int(a)), 1, random_tokens(rng, int(b)), 2) for a, b in rng.integers(3, 25, size=(12, 2))]
+        drawn = [
+            (random_tokens(rng, int(a)), 1, random_tokens(rng, int(b)), 2) for a, b in rng.integers(3, 25, size=(12, 2))
+        ]
     batch = objective.build_batch(drawn, ctx, np.random.default_rng(1)).to("cuda")
     outputs = [model(batch) for model in (dense, flex)]
     for output in outputs:
@@ -94,7 +99,9 @@ def test_a_training_step_never_waits_for_the_gpu(name):
     if OBJECTIVES[name].DATA == "mono":
         drawn = [(random_tokens(rng, int(n)), 1) for n in rng.integers(3, 25, size=12)]
     else:
-        drawn = [(random_tokens(rng, int(a)), 1, random_tokens(rng, int(b)), 2) for a, b in rng.integers(3, 25, size=(12, 2))]
+        drawn = [
+            (random_tokens(rng, int(a)), 1, random_tokens(rng, int(b)), 2) for a, b in rng.integers(3, 25, size=(12, 2))
+        ]
 
     def step(seed: int) -> None:
         batch = OBJECTIVES[name].build_batch(drawn, ctx, np.random.default_rng(seed)).to("cuda")

@@ -32,15 +32,18 @@ CASES = [
     (PRETRAIN + " --set model.hidden_dropout_prob=1.5", "dropout_prob must be in [0, 1)"),
     (PRETRAIN + " --set train.batch_size=big", "train.batch_size: expected int"),
     (PRETRAIN + " --set nonsense", "expected section.key=value"),
-    (PRETRAIN +  " --set 'stages=[{{name: a, steps: 5, objectives: {{xmlm: 1}}}}]'", "unknown objective(s) ['xmlm']"),
-    (PRETRAIN +  " --set 'stages=[{{name: a, steps: 5, objectives: {{mmlm: -1}}}}]'", "weights >= 0"),
+    (PRETRAIN + " --set 'stages=[{{name: a, steps: 5, objectives: {{xmlm: 1}}}}]'", "unknown objective(s) ['xmlm']"),
+    (PRETRAIN + " --set 'stages=[{{name: a, steps: 5, objectives: {{mmlm: -1}}}}]'", "weights >= 0"),
     # options and output folders
     (PRETRAIN + " --stop-at -5", "--stop-at -5: the step to stop after must be at least 1"),
     (PRETRAIN + " --max-steps 0", "--max-steps must be at least 1"),
     ("pretrain --config {config} --corpus {corpus} --out {file} --no-progress", "--out names a file"),
     ("pretrain --config {config} --corpus {corpus} --out {nonempty} --no-progress", "exists and is not empty"),
     ("pretrain --out {out} --resume --no-progress", "--resume found no run to continue"),
-    ("pretrain --out {out} --resume --config {config} --no-progress", "--resume continues with the run's saved settings"),
+    (
+        "pretrain --out {out} --resume --config {config} --no-progress",
+        "--resume continues with the run's saved settings",
+    ),
     ("pretrain --out {damaged_run} --resume --no-progress", "run.yaml: not the settings of a run"),
     (PRETRAIN + " --accept-changed-corpus", "--accept-changed-corpus is for --resume"),
     (PRETRAIN + " --tokenizer {model} --init-from {model}", "pass only one of them"),
@@ -48,14 +51,23 @@ CASES = [
     (PRETRAIN + " --init-from {empty}", "not a Hugging Face model directory (no config.json)"),
     # corpora
     ("pretrain --config {config} --corpus {missing} --out {out} --no-progress", "corpus directory does not exist"),
-    ("pretrain --config {config} --corpus {file} --out {out} --no-progress", "is a file; a corpus is a directory of files"),
+    (
+        "pretrain --config {config} --corpus {file} --out {out} --no-progress",
+        "is a file; a corpus is a directory of files",
+    ),
     ("pretrain --config {config} --corpus {lengths} --out {out} --no-progress", "parallel files must be line-aligned"),
     ("pretrain --config {config} --corpus {not_utf8} --out {out} --no-progress", "line 2 is not valid UTF-8"),
     ("pretrain --config {config} --corpus {nul} --out {out} --no-progress", "line 2 holds a NUL byte"),
     ("pretrain --config {config} --corpus {binary} --out {out} --no-progress", "line 1 holds a NUL byte (binary data)"),
     ("pretrain --config {config} --corpus {blank} --out {out} --no-progress", "the corpus is empty"),
-    ("pretrain --config {config} --corpus {unknown_language} --out {out} --no-progress", "'xx' is not an ISO 639-1 language code"),
-    ("pretrain --config {config} --corpus {partner_missing} --out {out} --no-progress", "parallel file without its partner"),
+    (
+        "pretrain --config {config} --corpus {unknown_language} --out {out} --no-progress",
+        "'xx' is not an ISO 639-1 language code",
+    ),
+    (
+        "pretrain --config {config} --corpus {partner_missing} --out {out} --no-progress",
+        "parallel file without its partner",
+    ),
     ("pretrain --config {config} --corpus {mono_only} --out {out} --no-progress", "the corpus has no parallel pairs"),
     ("corpus build --out {out} --languages '' --user {missing}", "does not exist"),
     ("corpus build --out {out} --languages '' --user {corpus} --on-error maybe", "--on-error must be fail or skip"),
@@ -73,7 +85,10 @@ CASES = [
     ("evaluate xnli --model {model} --data {empty} --out {out} --batch-size 0", "--batch-size 0: at least 1"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --layer-decay 1.5", "--layer-decay 1.5: in (0, 1]"),
     ("evaluate xnli --model {model} --data {empty} --out {out} --max-length 2", "--max-length 2: at least 8 tokens"),
-    ("evaluate xnli --model {model} --data {empty} --out {out} --max-train-examples 0", "--max-train-examples 0: at least 1"),
+    (
+        "evaluate xnli --model {model} --data {empty} --out {out} --max-train-examples 0",
+        "--max-train-examples 0: at least 1",
+    ),
     ("encode --model {model} --input {missing} --out {out}", "file not found"),
     ("encode --model {model} --input {blank_line} --out {out}", "line 2 is blank"),
     ("convert --from keras --src {model} --out {out}", "keras"),
@@ -91,8 +106,22 @@ CASES = [
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad-inputs")
-    folders = {name: root / name for name in ("empty", "nonempty", "lengths", "not_utf8", "nul", "binary", "blank",
-                                              "unknown_language", "partner_missing", "mono_only", "damaged_run")}
+    folders = {
+        name: root / name
+        for name in (
+            "empty",
+            "nonempty",
+            "lengths",
+            "not_utf8",
+            "nul",
+            "binary",
+            "blank",
+            "unknown_language",
+            "partner_missing",
+            "mono_only",
+            "damaged_run",
+        )
+    }
     for folder in folders.values():
         folder.mkdir()
     (folders["nonempty"] / "something").write_text("x")
@@ -113,13 +142,31 @@ def paths(tmp_path_factory) -> dict[str, str]:
     (root / "blank_line.txt").write_text("one\n\nthree\n")
     corpus = write_corpus(root / "corpus", pairs=20, mono=5)
     model = root / "model"
-    tokenizer = train_tokenizer([line for path in corpus.iterdir() for line in path.read_text().splitlines()], model, vocab_size=40)
+    tokenizer = train_tokenizer(
+        [line for path in corpus.iterdir() for line in path.read_text().splitlines()], model, vocab_size=40
+    )
     torch.manual_seed(0)
-    XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                           intermediate_size=32, max_position_embeddings=40)).save_pretrained(model)
-    names = {**folders, "file": root / "file", "not_yaml": root / "not_yaml.yaml", "yaml_list": root / "yaml_list.yaml",
-             "config": root / "config.yaml", "blank_line": root / "blank_line.txt", "corpus": corpus, "model": model,
-             "missing": root / "missing"}
+    XLMRobertaForMaskedLM(
+        XLMRobertaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=40,
+        )
+    ).save_pretrained(model)
+    names = {
+        **folders,
+        "file": root / "file",
+        "not_yaml": root / "not_yaml.yaml",
+        "yaml_list": root / "yaml_list.yaml",
+        "config": root / "config.yaml",
+        "blank_line": root / "blank_line.txt",
+        "corpus": corpus,
+        "model": model,
+        "missing": root / "missing",
+    }
     return {name: str(path) for name, path in names.items()}
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 from erniem_sources import write_hf_erniem_checkpoint, write_paddle_checkpoint, write_tokenizer_files
-from typer.testing import CliRunner
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+from typer.testing import CliRunner
 
 from ernie_m.cli import app
 from ernie_m.evaluate.report import write_report
@@ -35,25 +35,55 @@ def converted(tmp_path_factory):
 def test_convert_refusals_are_one_line_and_write_nothing(tmp_path):
     src = tmp_path / "hf"
     write_hf_erniem_checkpoint(src, vocab_size=len(write_tokenizer_files(src)) + 1)
-    for layout, fragment in (("paddle", "use --from hf-erniem"), ("hf-erniem", "302 tokens"), ("onnx", "unknown layout")):
+    for layout, fragment in (
+        ("paddle", "use --from hf-erniem"),
+        ("hf-erniem", "302 tokens"),
+        ("onnx", "unknown layout"),
+    ):
         result = invoke("convert", "--from", layout, "--src", str(src), "--out", str(tmp_path / "out"))
         assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1, result.output
         assert not (tmp_path / "out").exists()
 
 
-def test_pretraining_continues_from_converted_erniem_and_exports_a_hub_ready_model(converted, corpus_dir, config_file, tmp_path):
+def test_pretraining_continues_from_converted_erniem_and_exports_a_hub_ready_model(
+    converted, corpus_dir, config_file, tmp_path
+):
     source, converted = converted
-    refused = invoke("pretrain", "--init-from", str(source), "--corpus", str(corpus_dir),
-                     "--out", str(tmp_path / "refused"), "--no-progress")
+    refused = invoke(
+        "pretrain",
+        "--init-from",
+        str(source),
+        "--corpus",
+        str(corpus_dir),
+        "--out",
+        str(tmp_path / "refused"),
+        "--no-progress",
+    )
     assert refused.exit_code == 2 and "ernie-m convert --from paddle" in refused.stderr
 
     out = tmp_path / "run"
-    result = invoke("pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--init-from", str(converted),
-                    "--out", str(out), "--no-progress")
+    result = invoke(
+        "pretrain",
+        "--config",
+        str(config_file),
+        "--corpus",
+        str(corpus_dir),
+        "--init-from",
+        str(converted),
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     model_dir = out / "model"
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md", "ernie_m_run.json"} <= {
-        p.name for p in model_dir.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "ernie_m_run.json",
+    } <= {p.name for p in model_dir.iterdir()}
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     assert tokenizer.get_vocab() == AutoTokenizer.from_pretrained(converted).get_vocab()
     mlm = AutoModelForMaskedLM.from_pretrained(model_dir)
@@ -74,10 +104,22 @@ def test_pretraining_continues_from_converted_erniem_and_exports_a_hub_ready_mod
     assert summary["training"]["steps"] == 12 and set(summary["final_losses"]) == {"mmlm", "tlm", "camlm", "btmlm"}
 
     results = tmp_path / "eval"
-    write_report({"task": "xnli", "setting": "transfer", "metric": "accuracy", "model": str(model_dir),
-                  "scores": {"en": 61.25, "de": 40.5}, "average": 50.875}, results)
+    write_report(
+        {
+            "task": "xnli",
+            "setting": "transfer",
+            "metric": "accuracy",
+            "model": str(model_dir),
+            "scores": {"en": 61.25, "de": 40.5},
+            "average": 50.875,
+        },
+        results,
+    )
     refused = invoke("card", "--model", str(model_dir), "--results", str(results))  # a result without provenance
-    assert refused.exit_code == 2 and "no provenance (written by an earlier version); pass --allow-partial" in refused.stderr
+    assert (
+        refused.exit_code == 2
+        and "no provenance (written by an earlier version); pass --allow-partial" in refused.stderr
+    )
     assert invoke("card", "--model", str(model_dir), "--results", str(results), "--allow-partial").exit_code == 0
     card = (model_dir / "README.md").read_text()
     assert "None yet" not in card and "| run | 61.2 | 40.5 | 50.9 |" in card

@@ -38,7 +38,13 @@ def test_parallel_files_of_different_lengths(tmp_path, config_file, bad_corpus):
     with open(bad_corpus / "de-en.en", "a", encoding="utf-8") as extra:
         extra.write("One line too many.\n")
     out = tmp_path / "out"
-    refused(run("--config", str(config_file), "--corpus", str(bad_corpus), "--out", str(out)), "de-en.de", "de-en.en", "20", "21")
+    refused(
+        run("--config", str(config_file), "--corpus", str(bad_corpus), "--out", str(out)),
+        "de-en.de",
+        "de-en.en",
+        "20",
+        "21",
+    )
     assert not out.exists()
 
 
@@ -72,7 +78,10 @@ def test_unknown_config_key(tmp_path, config_file):
     config = tmp_path / "bad.yaml"
     config.write_text(config_file.read_text() + "\noptimizer: {lr: 1}\n")
     refused(run("--config", str(config), "--out", str(tmp_path / "out")), "unknown key", "optimizer")
-    refused(run("--config", str(config_file), "--set", "train.learning_rate=1", "--out", str(tmp_path / "out")), "learning_rate")
+    refused(
+        run("--config", str(config_file), "--set", "train.learning_rate=1", "--out", str(tmp_path / "out")),
+        "learning_rate",
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -94,13 +103,35 @@ def test_output_directory_in_use(tmp_path, config_file, corpus_dir):
 
 
 def test_init_from_without_a_model(tmp_path, config_file, corpus_dir):
-    refused(run("--config", str(config_file), "--corpus", str(corpus_dir), "--init-from", str(tmp_path), "--out", str(tmp_path / "out")))
+    refused(
+        run(
+            "--config",
+            str(config_file),
+            "--corpus",
+            str(corpus_dir),
+            "--init-from",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        )
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_a_good_run_through_the_command(tmp_path, config_file, corpus_dir):
     out = tmp_path / "out"
-    result = run("--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--max-steps", "4", "--stop-at", "2")
+    result = run(
+        "--config",
+        str(config_file),
+        "--corpus",
+        str(corpus_dir),
+        "--out",
+        str(out),
+        "--max-steps",
+        "4",
+        "--stop-at",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     assert "--resume" in result.output and not (out / "model").exists()
     result = run("--out", str(out), "--resume")
@@ -110,15 +141,30 @@ def test_a_good_run_through_the_command(tmp_path, config_file, corpus_dir):
 
 
 def test_tokenizer_and_init_from_together_are_refused(tmp_path, config_file, corpus_dir):
-    refused(run("--config", str(config_file), "--corpus", str(corpus_dir), "--init-from", str(tmp_path), "--tokenizer",
-                str(tmp_path), "--out", str(tmp_path / "out")), "--tokenizer and --init-from")
+    refused(
+        run(
+            "--config",
+            str(config_file),
+            "--corpus",
+            str(corpus_dir),
+            "--init-from",
+            str(tmp_path),
+            "--tokenizer",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        ),
+        "--tokenizer and --init-from",
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_encode_refuses_a_blank_line_that_would_shift_rows(tmp_path):
     text = tmp_path / "sentences.txt"
     text.write_text("one sentence\n\nanother\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["encode", "--model", str(tmp_path), "--input", str(text), "--out", str(tmp_path / "v.npy")])
+    result = CliRunner().invoke(
+        app, ["encode", "--model", str(tmp_path), "--input", str(text), "--out", str(tmp_path / "v.npy")]
+    )
     assert result.exit_code == 2 and "line 2 is blank" in result.stderr
 
 
@@ -132,5 +178,7 @@ def test_version_and_short_help():
 
 def test_defaults_in_help_are_visible():
     """Defaults written in help texts survive the help's markup (brackets would be eaten)."""
-    output = " ".join(CliRunner().invoke(app, ["evaluate", "--help"]).output.replace("│", " ").split())  # the table's lines joined
+    output = " ".join(
+        CliRunner().invoke(app, ["evaluate", "--help"]).output.replace("│", " ").split()
+    )  # the table's lines joined
     assert "Fine-tuning epochs (default: 2)." in output and "Fine-tuning peak learning rate (default: 2e-5)." in output

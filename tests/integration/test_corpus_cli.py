@@ -52,10 +52,25 @@ def test_tokenizer_train_on_a_built_corpus(built, tmp_path):
 def test_pretrain_reads_a_built_corpus_and_a_given_tokenizer(built, config_file, tmp_path):
     invoke("tokenizer", "train", "--corpus", str(built), "--out", str(tmp_path / "tok"), "--vocab-size", "60")
     out = tmp_path / "run"
-    result = invoke("pretrain", "--config", str(config_file), "--corpus", str(built), "--tokenizer", str(tmp_path / "tok"),
-                    "--out", str(out), "--max-steps", "2", "--no-progress")
+    result = invoke(
+        "pretrain",
+        "--config",
+        str(config_file),
+        "--corpus",
+        str(built),
+        "--tokenizer",
+        str(tmp_path / "tok"),
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
-    assert AutoTokenizer.from_pretrained(out / "model").get_vocab() == AutoTokenizer.from_pretrained(tmp_path / "tok").get_vocab()
+    assert (
+        AutoTokenizer.from_pretrained(out / "model").get_vocab()
+        == AutoTokenizer.from_pretrained(tmp_path / "tok").get_vocab()
+    )
 
 
 def test_build_refuses_bad_input_without_leaving_a_corpus(tmp_path):
@@ -79,11 +94,16 @@ def test_validation_losses_on_the_dev_split_and_a_resume_that_stays_exact(config
     from ernie_m.train.run import RunSettings, pretrain
 
     def logged(out):
-        return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "param_checksums" not in line]
+        return [
+            json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "param_checksums" not in line
+        ]
 
     user = write_corpus(tmp_path / "user", pairs=1300, mono=150)  # enough pairs to hold some out
     corpus = tmp_path / "corpus"
-    assert invoke("corpus", "build", "--out", str(corpus), "--user", str(user), "--dev", "20", "--test", "20").exit_code == 0
+    assert (
+        invoke("corpus", "build", "--out", str(corpus), "--user", str(user), "--dev", "20", "--test", "20").exit_code
+        == 0
+    )
     assert any((corpus / "dev").iterdir())
     config = load_config(config_file)
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
@@ -91,12 +111,16 @@ def test_validation_losses_on_the_dev_split_and_a_resume_that_stays_exact(config
     validations = [record for record in logged(straight) if record.get("event") == "validation"]
     assert [record["step"] for record in validations] == [4, 8, 12]  # every checkpoint (train.checkpoint_every 4)
     assert set(validations[-1]) == {"step", "event", "val/mmlm", "val/tlm", "val/camlm", "val/btmlm"}
-    assert all(math.isfinite(value) for record in validations for key, value in record.items() if key.startswith("val/"))
+    assert all(
+        math.isfinite(value) for record in validations for key, value in record.items() if key.startswith("val/")
+    )
     assert "| CAMLM |" in (straight / "model" / "README.md").read_text()
     assert json.loads((straight / "model" / "ernie_m_run.json").read_text())["validation_losses"] == {
-        key.removeprefix("val/"): value for key, value in validations[-1].items() if key.startswith("val/")}
+        key.removeprefix("val/"): value for key, value in validations[-1].items() if key.startswith("val/")
+    }
     pretrain(RunSettings(config, corpus), interrupted, stop_at=6, progress=False)
     pretrain(None, interrupted, resume=True, progress=False)
+
     def without_speed(out):
         return [{key: value for key, value in record.items() if key != "tokens_per_s"} for record in logged(out)]
 

@@ -20,8 +20,8 @@ from test_cli import refused
 from test_pretrain import losses
 from typer.testing import CliRunner
 
-from ernie_m.cli import app
 from ernie_m import files
+from ernie_m.cli import app
 from ernie_m.config import load_config
 from ernie_m.data.corpus import read_corpus_dir
 from ernie_m.data.tokenizer import train_tokenizer
@@ -32,10 +32,27 @@ from ernie_m.train.run import RunSettings, pretrain
 
 def test_a_diverging_run_stops_with_exit_2_and_keeps_only_finite_checkpoints(tmp_path, corpus_dir, config_file):
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, [
-        "pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress",
-        "--set", "train.lr=1e6", "--set", "train.warmup_steps=0", "--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "pretrain",
+            "--config",
+            str(config_file),
+            "--corpus",
+            str(corpus_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "train.lr=1e6",
+            "--set",
+            "train.warmup_steps=0",
+            "--set",
+            "train.checkpoint_every=1",
+            "--set",
+            "train.keep_checkpoints=2",
+        ],
+    )
     refused(result, "training diverged", "the step was not applied", "Lower train.lr (now 1e+06)")
     assert not (out / "model").exists()
     kept = sorted((out / "checkpoints").glob("step-*"))
@@ -125,16 +142,21 @@ def test_a_tokenizer_copy_cut_short_leaves_a_run_that_resumes(straight, tmp_path
     assert_same_run(straight, out)
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["--stop-at", "-5"], "--stop-at -5: the step to stop after must be at least 1"),
-    (["--out", "{file}"], "--out names a file"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--stop-at", "-5"], "--stop-at -5: the step to stop after must be at least 1"),
+        (["--out", "{file}"], "--out names a file"),
+    ],
+)
 def test_plain_mistakes_are_refused(args, fragment, tmp_path, corpus_dir, config_file):
     file = tmp_path / "a-file"
     file.write_text("x")
     args = [arg.replace("{file}", str(file)) for arg in args]
     out = [] if "--out" in args else ["--out", str(tmp_path / "run")]
-    result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), *out, *args, "--no-progress"])
+    result = CliRunner().invoke(
+        app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), *out, *args, "--no-progress"]
+    )
     refused(result, fragment)
 
 
@@ -151,10 +173,13 @@ def resume_through_cli(out, *flags):
     return CliRunner().invoke(app, ["pretrain", "--out", str(out), "--resume", "--no-progress", *flags])
 
 
-@pytest.mark.parametrize(("edit", "fragment"), [
-    (("train", "lr", 2e-3), "train.lr: 0.001 -> 0.002"),
-    (("model", "hidden_size", 64), "model.hidden_size: 32 -> 64"),
-])
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (("train", "lr", 2e-3), "train.lr: 0.001 -> 0.002"),
+        (("model", "hidden_size", 64), "model.hidden_size: 32 -> 64"),
+    ],
+)
 def test_a_resume_refuses_an_edited_run_yaml_naming_the_change(edit, fragment, stopped):
     out, _ = stopped
     settings = yaml.safe_load((out / "run.yaml").read_text())
@@ -191,8 +216,12 @@ def small_disk(tmp_path):
     def mount(size: str):
         path = tmp_path / f"disk-{size}"
         path.mkdir()
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
-            pytest.skip("cannot mount a tmpfs here (needs root); test_a_refused_write_* covers the same with patched writers")
+        if subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode:
+            pytest.skip(
+                "cannot mount a tmpfs here (needs root); test_a_refused_write_* covers the same with patched writers"
+            )
         mounted.append(path)
         return path
 
@@ -207,17 +236,23 @@ def assert_nothing_half_written(out):
         assert {p.name for p in path.iterdir()} == {"config.json", "model.safetensors", "trainer.pt"}, path
 
 
-@pytest.mark.parametrize("size", ["256k", "800k", "1100k", "1500k"])  # full at: tokenizer, first checkpoint, second, export
+@pytest.mark.parametrize(
+    "size", ["256k", "800k", "1100k", "1500k"]
+)  # full at: tokenizer, first checkpoint, second, export
 def test_a_full_disk_ends_in_one_line_and_leaves_nothing_half_written(size, small_disk, corpus_dir, config_file):
     out = small_disk(size) / "run"
-    result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"])
+    result = CliRunner().invoke(
+        app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"]
+    )
     refused(result, "could not be written (No space left on device")
     if out.exists():
         assert_nothing_half_written(out)
 
 
 @pytest.mark.parametrize("writer", ["safetensors", "torch"])
-def test_a_refused_write_ends_in_one_line_and_leaves_nothing_half_written(writer, tmp_path, corpus_dir, config_file, monkeypatch):
+def test_a_refused_write_ends_in_one_line_and_leaves_nothing_half_written(
+    writer, tmp_path, corpus_dir, config_file, monkeypatch
+):
     def full(*_, **__):
         if writer == "torch":  # what torch's zip writer says when the disk fills, on a disk with nothing left
             nothing_left = shutil.disk_usage("/")._replace(free=0)
@@ -225,9 +260,13 @@ def test_a_refused_write_ends_in_one_line_and_leaves_nothing_half_written(writer
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 38464 vs 38356")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(torch if writer == "torch" else safetensors.torch, "save" if writer == "torch" else "save_model", full)
+    monkeypatch.setattr(
+        torch if writer == "torch" else safetensors.torch, "save" if writer == "torch" else "save_model", full
+    )
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"])
+    result = CliRunner().invoke(
+        app, ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--out", str(out), "--no-progress"]
+    )
     refused(result, "step-000004: could not be written")
     assert_nothing_half_written(out)
     assert not list((out / "checkpoints").glob("step-*"))
@@ -250,25 +289,48 @@ SINGLE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def pretrain_args(config_file, corpus_dir, tokenizer) -> list[str]:
-    return ["pretrain", "--config", str(config_file), "--corpus", str(corpus_dir), "--tokenizer", str(tokenizer), "--no-progress"]
+    return [
+        "pretrain",
+        "--config",
+        str(config_file),
+        "--corpus",
+        str(corpus_dir),
+        "--tokenizer",
+        str(tokenizer),
+        "--no-progress",
+    ]
 
 
 @pytest.fixture(scope="module")
 def straight_with_tokenizer(tmp_path_factory, tokenizer, corpus_dir, config_file):
     out = tmp_path_factory.mktemp("straight-with-tokenizer") / "run"
-    subprocess.run(KILL_AT + ["none", *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(out)], env=SINGLE_THREAD, check=True)
+    subprocess.run(
+        KILL_AT + ["none", *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(out)],
+        env=SINGLE_THREAD,
+        check=True,
+    )
     return out
 
 
 @pytest.mark.parametrize("moment", MOMENTS)
-def test_kill_9_at_any_moment_then_resume_ends_bit_exact(moment, straight_with_tokenizer, tokenizer, tmp_path, corpus_dir, config_file):
+def test_kill_9_at_any_moment_then_resume_ends_bit_exact(
+    moment, straight_with_tokenizer, tokenizer, tmp_path, corpus_dir, config_file
+):
     """The run uses --tokenizer (so that the copy is one of the moments) and is compared with one
     that was never interrupted: the same logged losses and bit-identical final weights."""
     killed = tmp_path / "killed"
-    died = subprocess.run(KILL_AT + [moment, *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(killed)],
-                          env=SINGLE_THREAD, capture_output=True, text=True)
+    died = subprocess.run(
+        KILL_AT + [moment, *pretrain_args(config_file, corpus_dir, tokenizer), "--out", str(killed)],
+        env=SINGLE_THREAD,
+        capture_output=True,
+        text=True,
+    )
     assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
-    resumed = subprocess.run(KILL_AT + ["none", "pretrain", "--out", str(killed), "--resume", "--no-progress"],
-                             env=SINGLE_THREAD, capture_output=True, text=True)
+    resumed = subprocess.run(
+        KILL_AT + ["none", "pretrain", "--out", str(killed), "--resume", "--no-progress"],
+        env=SINGLE_THREAD,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_run(straight_with_tokenizer, killed)

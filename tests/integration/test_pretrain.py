@@ -26,7 +26,9 @@ def read_log(out: Path) -> list[dict]:
 
 
 def losses(out: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k.startswith("loss/") or k == "step"} for r in read_log(out) if "event" not in r]
+    return [
+        {k: v for k, v in r.items() if k.startswith("loss/") or k == "step"} for r in read_log(out) if "event" not in r
+    ]
 
 
 def test_run_exports_a_model_that_transformers_loads_alone(corpus_dir, config_file, tmp_path):
@@ -46,7 +48,9 @@ def test_run_exports_a_model_that_transformers_loads_alone(corpus_dir, config_fi
     assert languages == ["de", "en", "fr"] and model.config.type_vocab_size == 4
     with torch.no_grad():
         plain = model(**encoded).last_hidden_state
-        german = model(**encoded, token_type_ids=torch.full_like(encoded.input_ids, languages.index("de") + 1)).last_hidden_state
+        german = model(
+            **encoded, token_type_ids=torch.full_like(encoded.input_ids, languages.index("de") + 1)
+        ).last_hidden_state
     assert plain.shape == (2, encoded.input_ids.shape[1], 32) and torch.isfinite(plain).all()
     assert not torch.allclose(plain, german)  # the language rows are trained and used
     mlm = AutoModelForMaskedLM.from_pretrained(model_dir)
@@ -72,12 +76,25 @@ def test_resume_is_exact(corpus_dir, config_file, tmp_path):
 
 @pytest.mark.parametrize("objective", ["mmlm", "tlm", "camlm", "btmlm"])
 def test_loss_falls_for_each_objective(objective, corpus_dir, tmp_path):
-    config = load_config(None, [
-        "model.hidden_size=32", "model.num_hidden_layers=1", "model.num_attention_heads=2", "model.intermediate_size=64",
-        "tokenizer.vocab_size=64", "data.max_length=32", "train.batch_size=16", "train.lr=3e-3",
-        "train.warmup_steps=5", "train.log_every=1", "train.checkpoint_every=1000",
-    ])
-    config = config.__class__(**{**config.__dict__, "stages": (config.stages[0].__class__("only", 60, {objective: 1.0}),)})
+    config = load_config(
+        None,
+        [
+            "model.hidden_size=32",
+            "model.num_hidden_layers=1",
+            "model.num_attention_heads=2",
+            "model.intermediate_size=64",
+            "tokenizer.vocab_size=64",
+            "data.max_length=32",
+            "train.batch_size=16",
+            "train.lr=3e-3",
+            "train.warmup_steps=5",
+            "train.log_every=1",
+            "train.checkpoint_every=1000",
+        ],
+    )
+    config = config.__class__(
+        **{**config.__dict__, "stages": (config.stages[0].__class__("only", 60, {objective: 1.0}),)}
+    )
     pretrain(RunSettings(config, corpus_dir), tmp_path / objective, progress=False)
     curve = [r[f"loss/{objective}"] for r in losses(tmp_path / objective)]
     first, last = sum(curve[:10]) / 10, sum(curve[-10:]) / 10
@@ -87,13 +104,24 @@ def test_loss_falls_for_each_objective(objective, corpus_dir, tmp_path):
 def test_init_from_xlmr_keeps_its_outputs_and_tokenizer(corpus_dir, config_file, tmp_path):
     """A tiny random XLM-R saved by the test: the loaded model with language rows computes what XLM-R computes."""
     tokenizer_run = tmp_path / "tok"
-    pretrain(RunSettings(load_config(config_file, ["stages=[{name: s, steps: 1, objectives: {mmlm: 1}}]"]), corpus_dir),
-             tokenizer_run, progress=False)
+    pretrain(
+        RunSettings(load_config(config_file, ["stages=[{name: s, steps: 1, objectives: {mmlm: 1}}]"]), corpus_dir),
+        tokenizer_run,
+        progress=False,
+    )
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_run / "model")
     xlmr_dir = tmp_path / "xlmr"
     torch.manual_seed(3)
-    xlmr = XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                                                  num_attention_heads=4, intermediate_size=64, max_position_embeddings=66))
+    xlmr = XLMRobertaForMaskedLM(
+        XLMRobertaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=66,
+        )
+    )
     xlmr.save_pretrained(xlmr_dir)
     tokenizer.save_pretrained(xlmr_dir)
 
@@ -116,12 +144,22 @@ def test_init_from_xlmr_keeps_its_outputs_and_tokenizer(corpus_dir, config_file,
 def test_activation_checkpointing_recomputes_exactly(corpus_dir, config_file, tmp_path, monkeypatch):
     """Recomputing activations in the backward pass (dropout included) changes memory and time, not training."""
     enable, enabled = XLMRobertaForMaskedLM.activation_checkpointing_enable, []
-    monkeypatch.setattr(XLMRobertaForMaskedLM, "activation_checkpointing_enable",
-                        lambda self, **kwargs: (enabled.append(True), enable(self, **kwargs)))
-    config = load_config(config_file, ["model.hidden_dropout_prob=0.1", "stages=[{name: s, steps: 4, objectives: {mmlm: 1, camlm: 1}}]"])
+    monkeypatch.setattr(
+        XLMRobertaForMaskedLM,
+        "activation_checkpointing_enable",
+        lambda self, **kwargs: (enabled.append(True), enable(self, **kwargs)),
+    )
+    config = load_config(
+        config_file, ["model.hidden_dropout_prob=0.1", "stages=[{name: s, steps: 4, objectives: {mmlm: 1, camlm: 1}}]"]
+    )
     plain, recomputed = tmp_path / "plain", tmp_path / "recomputed"
     pretrain(RunSettings(config, corpus_dir), plain, progress=False)
-    checkpointed = config.__class__(**{**config.__dict__, "train": config.train.__class__(**{**config.train.__dict__, "activation_checkpointing": True})})
+    checkpointed = config.__class__(
+        **{
+            **config.__dict__,
+            "train": config.train.__class__(**{**config.train.__dict__, "activation_checkpointing": True}),
+        }
+    )
     pretrain(RunSettings(checkpointed, corpus_dir), recomputed, progress=False)
     assert enabled == [True] and losses(recomputed) == losses(plain)
 
@@ -158,7 +196,9 @@ def test_any_checkpoint_exports_as_a_model_directory(corpus_dir, config_file, tm
     for name, tensor in saved.items():
         assert torch.equal(exported[name], tensor), name
     assert AutoTokenizer.from_pretrained(tmp_path / "step-8").mask_token == "<mask>"
-    refused = CliRunner().invoke(app, ["export", "--checkpoint", str(out / "checkpoints"), "--out", str(tmp_path / "x")])
+    refused = CliRunner().invoke(
+        app, ["export", "--checkpoint", str(out / "checkpoints"), "--out", str(tmp_path / "x")]
+    )
     assert refused.exit_code == 2 and "not a complete checkpoint" in refused.stderr
 
 
@@ -187,13 +227,23 @@ def test_tensorboard_receives_every_logged_scalar(corpus_dir, config_file, tmp_p
     assert {event.step: pytest.approx(event.value) for event in events.Scalars("loss/mmlm")} == logged
 
 
-def test_a_reporter_that_is_unknown_or_not_installed_is_refused_before_anything_is_written(corpus_dir, config_file, tmp_path, monkeypatch):
+def test_a_reporter_that_is_unknown_or_not_installed_is_refused_before_anything_is_written(
+    corpus_dir, config_file, tmp_path, monkeypatch
+):
     from ernie_m.errors import ErnieMError
     from ernie_m.train import report
 
     with pytest.raises(ErnieMError, match="train.report_to: unknown 'mlflow'; known: tensorboard, wandb"):
-        pretrain(RunSettings(load_config(config_file, ["train.report_to=[mlflow]"]), corpus_dir), tmp_path / "a", progress=False)
+        pretrain(
+            RunSettings(load_config(config_file, ["train.report_to=[mlflow]"]), corpus_dir),
+            tmp_path / "a",
+            progress=False,
+        )
     monkeypatch.setattr(report.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ErnieMError, match=r"the wandb package is not installed \(pip install 'ernie-m\[wandb\]'\)"):
-        pretrain(RunSettings(load_config(config_file, ["train.report_to=[wandb]"]), corpus_dir), tmp_path / "b", progress=False)
+        pretrain(
+            RunSettings(load_config(config_file, ["train.report_to=[wandb]"]), corpus_dir),
+            tmp_path / "b",
+            progress=False,
+        )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

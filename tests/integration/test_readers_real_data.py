@@ -58,7 +58,10 @@ def test_pawsx_dev_has_2000_rows_per_language_with_csv_quotes_undone():
         assert not any('""' in pair.text_a + pair.text_b for pair in pairs), language
     french = read_sentence_pairs(DATA / "pawsx" / "dev-fr.tsv", PAWSX_LABELS)
     quoted = next(pair for pair in french if "Aamir Khan a de suite" in pair.text_a)
-    assert quoted.text_a == 'Aamir Khan a de suite accepté de jouer après avoir lu le script de Mehra dans "Rang De Basanti".'
+    assert (
+        quoted.text_a
+        == 'Aamir Khan a de suite accepté de jouer après avoir lu le script de Mehra dans "Rang De Basanti".'
+    )
 
 
 def test_every_conll_file_has_its_counts_and_valid_iob2():

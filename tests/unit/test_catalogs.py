@@ -176,11 +176,16 @@ def test_cleaning_config_is_applied(locale_dir):
 
 
 def test_wrong_script_in_a_russian_catalog(tmp_path):
-    write_catalog(tmp_path, "ru", "app", {
-        "Open the file now": "Открыть файл сейчас",
-        "Lotus AmiPro document": "Документ Lotus AmiPro",
-        "Print the whole page": "Print the whole page please",
-    })
+    write_catalog(
+        tmp_path,
+        "ru",
+        "app",
+        {
+            "Open the file now": "Открыть файл сейчас",
+            "Lotus AmiPro document": "Документ Lotus AmiPro",
+            "Print the whole page": "Print the whole page please",
+        },
+    )
     pairs, counts = read_catalog_pairs(["ru_RU"], tmp_path)
     assert pairs == {("en", "ru"): [("Open the file now", "Открыть файл сейчас")]}
     assert counts["ru"]["wrong_script"] == 2

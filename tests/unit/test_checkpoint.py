@@ -34,7 +34,7 @@ def test_round_trip_and_keep_newest(tmp_path):
     checkpoint.load_weights(checkpoint.latest(directory), other, torch.device("cpu"))
     state = checkpoint.read_state(checkpoint.latest(directory), torch.device("cpu"))
     assert state["step"] == 3 and state["sampler"] == {"mono": {"de": [0, 3]}}
-    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+    for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 

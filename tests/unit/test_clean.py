@@ -108,7 +108,9 @@ def test_untranslated_needs_an_english_side_and_enough_foreign_words():
     assert removed_by(("Die Datei jetzt öffnen", "Die Datei jetzt öffnen"), "de", "fr") is None
     assert removed_by(("Settings of the GNOME desktop", "Paramètres du bureau GNOME"), "en", "fr") is None
     assert removed_by(("Desktop GNOME settings", "GNOME desktop Einstellungen"), "en", "de") is None  # 2 of 3 < 0.7
-    assert removed_by(("Desktop GNOME settings", "GNOME desktop Einstellungen"), untranslated_share=0.6) == "untranslated"
+    assert (
+        removed_by(("Desktop GNOME settings", "GNOME desktop Einstellungen"), untranslated_share=0.6) == "untranslated"
+    )
 
 
 LATIN = "This is plain Latin text"
@@ -148,8 +150,12 @@ def test_script_share_threshold():
 
 def test_script_of_letters_named_otherwise():
     every_letter = CleanConfig(min_script_share=1.0)
-    assert clean_mono(["時々コーヒーを飲む"], "ja", every_letter)[0] == ["時々コーヒーを飲む"]  # 々 ideographic, ー kana
-    assert clean_mono(["Ｄｉｅ Ｄａｔｅｉ öffnen"], "de", every_letter)[0] == ["Ｄｉｅ Ｄａｔｅｉ öffnen"]  # fullwidth Latin
+    assert clean_mono(["時々コーヒーを飲む"], "ja", every_letter)[0] == [
+        "時々コーヒーを飲む"
+    ]  # 々 ideographic, ー kana
+    assert clean_mono(["Ｄｉｅ Ｄａｔｅｉ öffnen"], "de", every_letter)[0] == [
+        "Ｄｉｅ Ｄａｔｅｉ öffnen"
+    ]  # fullwidth Latin
 
 
 def test_unknown_language_has_no_script_check():

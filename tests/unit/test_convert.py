@@ -26,8 +26,12 @@ from ernie_m.model import check_model_directory, load_model
 from ernie_m.objectives.batch import Attention
 
 # The last one needs SentencePiece's normaliser (full-width letters, a ligature, a no-break space).
-TEXTS = ["The house is red and the cat sleeps.", "Das Haus ist rot.", "La maison est rouge et le chat dort dans la maison.",
-         "Ｔｈｅ ﬁne\u00a0house  is red."]
+TEXTS = [
+    "The house is red and the cat sleeps.",
+    "Das Haus ist rot.",
+    "La maison est rouge et le chat dort dans la maison.",
+    "Ｔｈｅ ﬁne\u00a0house  is red.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +62,28 @@ def assert_converted_matches(layout, state, out):
     encoded = batch(tokenizer)
     with torch.no_grad():
         output = model(**encoded)
-    hidden, pooled = reference_forward(layout, state, encoded.input_ids.numpy(), encoded.attention_mask.numpy(), heads=HEADS)
+    hidden, pooled = reference_forward(
+        layout, state, encoded.input_ids.numpy(), encoded.attention_mask.numpy(), heads=HEADS
+    )
     real = encoded.attention_mask.numpy().astype(bool)
     np.testing.assert_allclose(output.last_hidden_state.numpy()[real], hidden[real], atol=2e-5)
     np.testing.assert_allclose(output.pooler_output.numpy(), pooled, atol=2e-5)
 
 
-@pytest.mark.parametrize("prefix,config_name,split,protocol", [
-    ("ernie_m.", "model_config.json", False, 2),
-    ("", "config.json", True, 4),
-])
-def test_paddle_checkpoint_converts_to_the_same_function(prefix, config_name, split, protocol, tmp_path, tokenizer_files):
+@pytest.mark.parametrize(
+    "prefix,config_name,split,protocol",
+    [
+        ("ernie_m.", "model_config.json", False, 2),
+        ("", "config.json", True, 4),
+    ],
+)
+def test_paddle_checkpoint_converts_to_the_same_function(
+    prefix, config_name, split, protocol, tmp_path, tokenizer_files
+):
     src, vocab_size = source_dir(tmp_path, tokenizer_files)
-    state = write_paddle_checkpoint(src, vocab_size=vocab_size, prefix=prefix, config_name=config_name, split=split, protocol=protocol)
+    state = write_paddle_checkpoint(
+        src, vocab_size=vocab_size, prefix=prefix, config_name=config_name, split=split, protocol=protocol
+    )
     out = convert_checkpoint("paddle", src, tmp_path / "out")
     assert_converted_matches("paddle", state, out)
     config = json.loads((out / "config.json").read_text())
@@ -112,17 +125,22 @@ def test_tokenizer_follows_vocab_txt_not_sentencepiece_ids(tmp_path, tokenizer_f
 
 
 def test_converted_model_loads_for_pretraining_with_language_rows(tmp_path, tokenizer_files):
-    """--init-from reads a converted ERNIE-M: language rows start as the zero token-type row, so outputs are ERNIE-M's."""
+    """--init-from reads a converted ERNIE-M: language rows start as the zero token-type row, so outputs are
+    ERNIE-M's."""
     src, vocab_size = source_dir(tmp_path, tokenizer_files)
     state = write_hf_erniem_checkpoint(src, vocab_size=vocab_size)
     out = convert_checkpoint("hf-erniem", src, tmp_path / "out")
     model = load_model(out, ["de", "fr"]).eval()
     encoded = batch(AutoTokenizer.from_pretrained(out))
     mask = encoded.attention_mask.bool()
-    attention = Attention(torch.where(mask, 0, -1), torch.zeros_like(mask, dtype=torch.long), torch.ones(1, 1, dtype=torch.bool))
+    attention = Attention(
+        torch.where(mask, 0, -1), torch.zeros_like(mask, dtype=torch.long), torch.ones(1, 1, dtype=torch.bool)
+    )
     positions = (torch.arange(mask.shape[1]) + 2).expand_as(mask)
     with torch.no_grad():
-        hidden = model.hidden_states(encoded.input_ids, positions, torch.full_like(mask, model.language_id("fr"), dtype=torch.long), attention)
+        hidden = model.hidden_states(
+            encoded.input_ids, positions, torch.full_like(mask, model.language_id("fr"), dtype=torch.long), attention
+        )
     expected, _ = reference_forward("hf-erniem", state, encoded.input_ids.numpy(), mask.numpy())
     np.testing.assert_allclose(hidden.numpy()[mask.numpy()], expected[mask.numpy()], atol=2e-5)
 
@@ -160,7 +178,10 @@ def test_missing_unexpected_and_misshapen_weights_are_listed(tmp_path, tokenizer
     message = broken(tmp_path, tokenizer_files, edit)
     assert "missing: encoder.layers.1.norm2.weight" in message
     assert "unexpected: encoder.norm.weight" in message
-    assert f"wrong shape: encoder.layers.0.linear2.weight ({4 * HIDDEN}, {HIDDEN - 1}) (expected ({4 * HIDDEN}, {HIDDEN}))" in message
+    assert (
+        f"wrong shape: encoder.layers.0.linear2.weight ({4 * HIDDEN}, {HIDDEN - 1}) (expected ({4 * HIDDEN}, {HIDDEN}))"
+        in message
+    )
 
 
 def test_unknown_layout_lists_what_was_expected_and_found(tmp_path, tokenizer_files):
@@ -171,7 +192,11 @@ def test_unknown_layout_lists_what_was_expected_and_found(tmp_path, tokenizer_fi
     message = broken(tmp_path, tokenizer_files, edit)
     assert "expected keys such as embeddings.word_embeddings.weight" in message and "found" in message
     shutil.rmtree(tmp_path / "src")
-    message = broken(tmp_path, tokenizer_files, lambda state: state.update(word_embedding=state.pop("embeddings.word_embeddings.weight")))
+    message = broken(
+        tmp_path,
+        tokenizer_files,
+        lambda state: state.update(word_embedding=state.pop("embeddings.word_embeddings.weight")),
+    )
     assert "static-graph release" in message
 
 
@@ -186,10 +211,13 @@ def test_heads_without_a_config_need_the_config_file(tmp_path, tokenizer_files):
     assert "num_attention_heads" in message and "config" in message
 
 
-@pytest.mark.parametrize("layout,make,expected", [
-    ("hf-erniem", lambda src, n: write_paddle_checkpoint(src, vocab_size=n), "use --from paddle"),
-    ("paddle", lambda src, n: write_hf_erniem_checkpoint(src, vocab_size=n), "use --from hf-erniem"),
-])
+@pytest.mark.parametrize(
+    "layout,make,expected",
+    [
+        ("hf-erniem", lambda src, n: write_paddle_checkpoint(src, vocab_size=n), "use --from paddle"),
+        ("paddle", lambda src, n: write_hf_erniem_checkpoint(src, vocab_size=n), "use --from hf-erniem"),
+    ],
+)
 def test_wrong_from_says_which_layout_it_is(layout, make, expected, tmp_path, tokenizer_files):
     src, vocab_size = source_dir(tmp_path, tokenizer_files)
     make(src, vocab_size)
@@ -330,11 +358,19 @@ def test_heads_default_to_64_dimensions_each():
     from ernie_m.convert.erniem import xlmr_config_values
     from ernie_m.convert.sources import Source
 
-    weights = {"embeddings.word_embeddings.weight": np.zeros((10, 128)), "embeddings.position_embeddings.weight": np.zeros((8, 128)),
-               "encoder.layers.0.linear1.weight": np.zeros((512, 128))}
+    weights = {
+        "embeddings.word_embeddings.weight": np.zeros((10, 128)),
+        "embeddings.position_embeddings.weight": np.zeros((8, 128)),
+        "encoder.layers.0.linear1.weight": np.zeros((512, 128)),
+    }
     source = Source("hf-erniem", None, weights, {}, None, None)
     assert xlmr_config_values(weights, source)["num_attention_heads"] == 2
-    assert xlmr_config_values(weights, Source("hf-erniem", None, weights, {"num_attention_heads": 4}, None, None))["num_attention_heads"] == 4
+    assert (
+        xlmr_config_values(weights, Source("hf-erniem", None, weights, {"num_attention_heads": 4}, None, None))[
+            "num_attention_heads"
+        ]
+        == 4
+    )
 
 
 def test_evaluate_names_an_unconverted_checkpoint(tmp_path, tokenizer_files):
@@ -352,12 +388,20 @@ def test_evaluate_names_an_unconverted_checkpoint(tmp_path, tokenizer_files):
 def test_load_model_takes_an_encoder_alone_but_not_a_partial_encoder(tmp_path):
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    config = XLMRobertaConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                              max_position_embeddings=20)
+    config = XLMRobertaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=20,
+    )
     XLMRobertaModel(config).save_pretrained(tmp_path / "encoder")
     model = load_model(tmp_path / "encoder", ["de"])  # the MLM head starts from a random initialisation
     assert model.languages == ["de"]
-    XLMRobertaModel(config.__class__(**{**config.to_dict(), "num_hidden_layers": 1})).save_pretrained(tmp_path / "short")
+    XLMRobertaModel(config.__class__(**{**config.to_dict(), "num_hidden_layers": 1})).save_pretrained(
+        tmp_path / "short"
+    )
     (tmp_path / "short" / "config.json").write_text((tmp_path / "encoder" / "config.json").read_text())
     with pytest.raises(ErnieMError, match="lacks .* encoder weights, e.g. roberta.encoder.layer.1"):
         load_model(tmp_path / "short", ["de"])

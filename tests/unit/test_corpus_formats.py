@@ -52,7 +52,9 @@ def test_a_binary_file_is_refused_even_when_skipping_bad_lines(tmp_path):
 
 def test_a_nul_byte_is_a_bad_line(tmp_path):
     (tmp_path / "de.txt").write_bytes(b"eins\nzw\x00ei\ndrei\nvier\n")
-    with pytest.raises(ErnieMError, match=r"de\.txt: line 2 holds a NUL byte .binary data. .`ernie-m corpus build --on-error skip`"):
+    with pytest.raises(
+        ErnieMError, match=r"de\.txt: line 2 holds a NUL byte .binary data. .`ernie-m corpus build --on-error skip`"
+    ):
         read_corpus_dir(tmp_path)
     assert read_corpus_dir(tmp_path, on_error="skip", skipped=Counter()).mono["de"] == ["eins", "drei", "vier"]
 

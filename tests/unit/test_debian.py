@@ -60,7 +60,10 @@ GERMAN_PAGE = """<!DOCTYPE html>
 
 GERMAN_PAIRS = [
     ("Positioning Objects", "Positionieren von Objekten"),
-    ("An anchor moves with the element it is attached to.", "Ein Anker bewegt sich mit dem Element, an das er angehängt ist."),
+    (
+        "An anchor moves with the element it is attached to.",
+        "Ein Anker bewegt sich mit dem Element, an das er angehängt ist.",
+    ),
     ("Use the shortcut Ctrl + F to search & replace <text>.", "Verwenden Sie Strg+F, um „<Text>“ zu ersetzen."),
     ("As character anchor", "Als Zeichen verankern"),
     ("Tools - Options", "Extras - Optionen"),
@@ -144,7 +147,9 @@ def test_fetch_without_apt_get_is_an_error(tmp_path, monkeypatch):
 def test_fetch_reuses_unpacked_packages_without_apt(tmp_path, monkeypatch):
     monkeypatch.setattr(debian.shutil, "which", lambda tool: None)
     (tmp_path / "libreoffice-help-de").mkdir()
-    assert fetch_packages(["libreoffice-help-de"], tmp_path) == {"libreoffice-help-de": tmp_path / "libreoffice-help-de"}
+    assert fetch_packages(["libreoffice-help-de"], tmp_path) == {
+        "libreoffice-help-de": tmp_path / "libreoffice-help-de"
+    }
 
 
 def test_fetch_refuses_what_is_not_a_package_name(tmp_path):

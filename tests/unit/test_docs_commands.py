@@ -49,7 +49,9 @@ def test_a_documented_command_parses(where, command):
     while hasattr(command_object, "resolve_command"):  # a group: find the subcommand
         name, command_object, args = command_object.resolve_command(context, args)
         context = command_object.context_class(command_object, info_name=name, parent=context)
-    command_object.make_context(context.info_name, args, parent=context.parent)  # parses, checks required options; runs nothing
+    command_object.make_context(
+        context.info_name, args, parent=context.parent
+    )  # parses, checks required options; runs nothing
 
 
 def load_docs_check():
@@ -65,17 +67,25 @@ def test_the_docs_mark_blocks_to_run_and_every_mark_sits_on_a_bash_fence():
     assert all("ernie-m" in script for _, script in blocks)
 
 
-@pytest.mark.parametrize(("command", "appended"), [
-    ("pretrain --config c --out o", "--max-steps 20"),
-    ("pretrain --out o --resume", ""),
-    ("ablation --corpus c", "--max-steps 20 --seeds 0 --base-steps 20"),
-    ("ablation --init-from m --corpus c", "--max-steps 20 --seeds 0"),
-    ("evaluate xnli --model m", ""),
-])
+@pytest.mark.parametrize(
+    ("command", "appended"),
+    [
+        ("pretrain --config c --out o", "--max-steps 20"),
+        ("pretrain --out o --resume", ""),
+        ("ablation --corpus c", "--max-steps 20 --seeds 0 --base-steps 20"),
+        ("ablation --init-from m --corpus c", "--max-steps 20 --seeds 0"),
+        ("evaluate xnli --model m", ""),
+    ],
+)
 def test_the_docs_check_gives_training_commands_a_small_budget_and_nothing_else(command, appended, tmp_path):
     fake = tmp_path / "ernie-m"
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
-    done = subprocess.run(["bash", "-c", load_docs_check().PREAMBLE + f"ernie-m {command}\n"], capture_output=True, text=True,
-                          env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}, check=True)
+    done = subprocess.run(
+        ["bash", "-c", load_docs_check().PREAMBLE + f"ernie-m {command}\n"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"},
+        check=True,
+    )
     assert done.stdout.split() == f"{command} {appended}".split()

@@ -33,9 +33,17 @@ def make_sentences(count: int, seed: int, longest: int = 12) -> list[str]:
 
 def tiny_config(vocab_size: int, attn_implementation: str = "sdpa") -> XLMRobertaConfig:
     return XLMRobertaConfig(
-        vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=130, type_vocab_size=TYPES,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, attn_implementation=attn_implementation,
+        vocab_size=vocab_size,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        type_vocab_size=TYPES,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        attn_implementation=attn_implementation,
     )
 
 
@@ -122,7 +130,9 @@ def test_pooling_equals_hand_computation(loaded, layer, pooling):
     model, tokenizer = loaded
     sentences = make_sentences(12, seed=4)
     expected = by_hand(model, tokenizer, sentences, layer, pooling)
-    np.testing.assert_allclose(encode(sentences, model, tokenizer, layer=layer, pooling=pooling, batch_size=5), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        encode(sentences, model, tokenizer, layer=layer, pooling=pooling, batch_size=5), expected, atol=1e-5
+    )
     assert len(model.encoder.layer) == LAYERS  # the truncated layer list was put back
 
 
@@ -193,7 +203,12 @@ def test_weights_that_do_not_fit_the_config(tmp_path, xlmr_dir, change, message)
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"layer": 3}, "layer 3"), ({"layer": -1}, "layer -1"), ({"pooling": "max"}, "pooling"), ({"batch_size": 0}, "batch_size")],
+    [
+        ({"layer": 3}, "layer 3"),
+        ({"layer": -1}, "layer -1"),
+        ({"pooling": "max"}, "pooling"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
 )
 def test_bad_options(loaded, options, message):
     model, tokenizer = loaded

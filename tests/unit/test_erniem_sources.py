@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 import torch
-
 from erniem_sources import (
     FFN,
     HEADS,
@@ -21,6 +20,7 @@ from erniem_sources import (
     write_paddle_checkpoint,
     write_tokenizer_files,
 )
+
 from ernie_m.convert.pdparams import SPLIT_ARRAYS, STRUCTURED_NAMES, read_pdparams
 
 VOCAB = 50
@@ -61,18 +61,26 @@ def test_paddle_and_hf_of_one_seed_are_one_network(prefix, tmp_path):
     assert hidden_pd.shape == (3, 9, HIDDEN) and pooled_pd.shape == (3, HIDDEN)
     np.testing.assert_allclose(hidden_pd, hidden_hf, rtol=0, atol=1e-12)
     np.testing.assert_allclose(pooled_pd, pooled_hf, rtol=0, atol=1e-12)
-    other, _ = reference_forward("hf-erniem", write_hf_erniem_checkpoint(tmp_path / "hf2", vocab_size=VOCAB, seed=4), ids, mask)
+    other, _ = reference_forward(
+        "hf-erniem", write_hf_erniem_checkpoint(tmp_path / "hf2", vocab_size=VOCAB, seed=4), ids, mask
+    )
     assert np.abs(other - hidden_hf).max() > 0.1
 
 
 def test_real_key_names_and_shapes(tmp_path):
     hf = write_hf_erniem_checkpoint(tmp_path / "hf", vocab_size=VOCAB)
     paddle = write_paddle_checkpoint(tmp_path / "pd", vocab_size=VOCAB, prefix="")
-    assert hf["embeddings.word_embeddings.weight"].shape == paddle["embeddings.word_embeddings.weight"].shape == (VOCAB, HIDDEN)
+    assert (
+        hf["embeddings.word_embeddings.weight"].shape
+        == paddle["embeddings.word_embeddings.weight"].shape
+        == (VOCAB, HIDDEN)
+    )
     assert hf["embeddings.position_embeddings.weight"].shape == (POSITIONS, HIDDEN)
     assert hf["encoder.layers.1.self_attn.self_attn.q_proj.weight"].shape == (HIDDEN, HIDDEN)
     assert hf["encoder.layers.1.self_attn.out_proj.bias"].shape == (HIDDEN,)
-    assert hf["encoder.layers.1.linear1.weight"].shape == paddle["encoder.layers.1.linear2.weight"].shape == (FFN, HIDDEN)
+    assert (
+        hf["encoder.layers.1.linear1.weight"].shape == paddle["encoder.layers.1.linear2.weight"].shape == (FFN, HIDDEN)
+    )
     assert paddle["encoder.layers.1.linear1.weight"].shape == (HIDDEN, FFN)  # Paddle: [in, out]
     assert "encoder.layers.0.self_attn.q_proj.weight" in paddle and "pooler.dense.weight" in paddle
     assert not any("token_type" in key or key.startswith("classifier") for key in [*hf, *paddle])
@@ -83,18 +91,37 @@ def test_reference_matches_torch_post_ln_transformer_layers(tmp_path):
     hf = write_hf_erniem_checkpoint(tmp_path / "hf", vocab_size=VOCAB, seed=5)
     ids, mask = batch()
     t = {key: torch.from_numpy(value).double() for key, value in hf.items()}
-    x = t["embeddings.word_embeddings.weight"][torch.from_numpy(ids)] + t["embeddings.position_embeddings.weight"][2:2 + ids.shape[1]]
-    x = torch.nn.functional.layer_norm(x, (HIDDEN,), t["embeddings.layer_norm.weight"], t["embeddings.layer_norm.bias"], 1e-5)
+    x = (
+        t["embeddings.word_embeddings.weight"][torch.from_numpy(ids)]
+        + t["embeddings.position_embeddings.weight"][2 : 2 + ids.shape[1]]
+    )
+    x = torch.nn.functional.layer_norm(
+        x, (HIDDEN,), t["embeddings.layer_norm.weight"], t["embeddings.layer_norm.bias"], 1e-5
+    )
     for n in range(LAYERS):
         p = f"encoder.layers.{n}."
-        layer = torch.nn.TransformerEncoderLayer(HIDDEN, HEADS, FFN, dropout=0.0, activation="gelu", layer_norm_eps=1e-5,
-                                                 batch_first=True, norm_first=False, dtype=torch.float64)
+        layer = torch.nn.TransformerEncoderLayer(
+            HIDDEN,
+            HEADS,
+            FFN,
+            dropout=0.0,
+            activation="gelu",
+            layer_norm_eps=1e-5,
+            batch_first=True,
+            norm_first=False,
+            dtype=torch.float64,
+        )
         with torch.no_grad():
             attention = [p + f"self_attn.self_attn.{q}_proj" for q in "qkv"]
             layer.self_attn.in_proj_weight.copy_(torch.cat([t[a + ".weight"] for a in attention]))
             layer.self_attn.in_proj_bias.copy_(torch.cat([t[a + ".bias"] for a in attention]))
-            for mine, theirs in [("self_attn.out_proj", "self_attn.out_proj"), ("linear1", "linear1"), ("linear2", "linear2"),
-                                 ("norm1", "norm1"), ("norm2", "norm2")]:
+            for mine, theirs in [
+                ("self_attn.out_proj", "self_attn.out_proj"),
+                ("linear1", "linear1"),
+                ("linear2", "linear2"),
+                ("norm1", "norm1"),
+                ("norm2", "norm2"),
+            ]:
                 module = layer.get_submodule(mine)
                 module.weight.copy_(t[p + theirs + ".weight"])
                 module.bias.copy_(t[p + theirs + ".bias"])
@@ -127,12 +154,19 @@ def test_positions_start_at_two(tmp_path):
     ids, mask = batch()
     hidden, _ = reference_forward("hf-erniem", state, ids, mask)
     positions = state["embeddings.position_embeddings.weight"]
-    unused = dict(state, **{"embeddings.position_embeddings.weight": np.concatenate([positions[:2] * 5, positions[2:]])})
+    unused = dict(
+        state, **{"embeddings.position_embeddings.weight": np.concatenate([positions[:2] * 5, positions[2:]])}
+    )
     np.testing.assert_array_equal(reference_forward("hf-erniem", unused, ids, mask)[0], hidden)
     used = positions.copy()
     used[2] += np.linspace(-1, 1, HIDDEN, dtype=np.float32)  # not a constant: LayerNorm would remove that
-    assert np.abs(reference_forward("hf-erniem", dict(state, **{"embeddings.position_embeddings.weight": used}), ids, mask)[0]
-                  - hidden).max() > 1e-3
+    assert (
+        np.abs(
+            reference_forward("hf-erniem", dict(state, **{"embeddings.position_embeddings.weight": used}), ids, mask)[0]
+            - hidden
+        ).max()
+        > 1e-3
+    )
 
 
 @pytest.mark.parametrize("layout", ["paddle", "hf-erniem"])
@@ -169,7 +203,9 @@ def test_vocab_txt_follows_ernie_m_scheme(shuffled, tmp_path):
 
 def test_tokenizer_files_are_deterministic(tmp_path):
     assert write_tokenizer_files(tmp_path / "a", shuffled=True) == write_tokenizer_files(tmp_path / "b", shuffled=True)
-    assert (tmp_path / "a/sentencepiece.bpe.model").read_bytes() == (tmp_path / "b/sentencepiece.bpe.model").read_bytes()
+    assert (tmp_path / "a/sentencepiece.bpe.model").read_bytes() == (
+        tmp_path / "b/sentencepiece.bpe.model"
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("protocol", [2, 4])

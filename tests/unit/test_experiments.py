@@ -23,7 +23,11 @@ RESULT = {
     "overlap_floor": {"it->en": 70.0, "en->it": 70.0, "de->en": 80.0, "en->de": 90.0, "fr->en": 90.0, "en->fr": 100.0},
     "mono_only": ["it"],
 }
-PAIRS_ONLY = {"scores": {"de->en": 10.0, "en->de": 20.0}, "overlap_floor": {"de->en": 1.0, "en->de": 2.0}, "mono_only": []}
+PAIRS_ONLY = {
+    "scores": {"de->en": 10.0, "en->de": 20.0},
+    "overlap_floor": {"de->en": 1.0, "en->de": 2.0},
+    "mono_only": [],
+}
 
 
 def shifted(result: dict, by: float) -> dict:
@@ -57,7 +61,9 @@ def test_alignment_table_rows_and_averages():
         "| **average** | monolingual-only | 30.0 | 50.0 |",
     ]
     with_before = report.alignment_table(RESULT, before=shifted(RESULT, -5.0)).splitlines()
-    assert with_before[0].endswith("| X->en before | en->X before |") and with_before[1] == "|---|---|---:|---:|---:|---:|"
+    assert (
+        with_before[0].endswith("| X->en before | en->X before |") and with_before[1] == "|---|---|---:|---:|---:|---:|"
+    )
     assert with_before[2] == "| de | pairs | 10.0 | 20.0 | 5.0 | 15.0 |"
     assert with_before[-1] == "| **average** | monolingual-only | 30.0 | 50.0 | 25.0 | 45.0 |"
 
@@ -66,7 +72,11 @@ def test_ablation_table_means_ranges_missing_group_and_floor():
     """Mean over seeds with (lowest-highest), one seed's value alone; "-" for an arm without
     monolingual-only languages or speed; last, the first run's token-overlap floor."""
     untrained = run(shifted(RESULT, -10.0), None)  # a model scored before training has no speed
-    results = {"A": [run(RESULT, 1000.0), run(shifted(RESULT, 10.0), 3000.0)], "B": [run(PAIRS_ONLY, 500.0)], "C": [untrained]}
+    results = {
+        "A": [run(RESULT, 1000.0), run(shifted(RESULT, 10.0), 3000.0)],
+        "B": [run(PAIRS_ONLY, 500.0)],
+        "C": [untrained],
+    }
     assert report.ablation_table(results, "heldout").splitlines()[2:] == [
         "| A | 2 | 37.5 (32.5-42.5) | 45.0 (40.0-50.0) | 2,000 |",
         "| B | 1 | 15.0 | - | 500 |",
@@ -75,10 +85,13 @@ def test_ablation_table_means_ranges_missing_group_and_floor():
     ]
 
 
-
 def with_hits(hits: dict[str, str], mono_only: list[str]) -> dict:
     """A retrieval result holding each sentence's outcome per direction."""
-    return {"scores": {key: 100 * value.count("1") / len(value) for key, value in hits.items()}, "hits": hits, "mono_only": mono_only}
+    return {
+        "scores": {key: 100 * value.count("1") / len(value) for key, value in hits.items()},
+        "hits": hits,
+        "mono_only": mono_only,
+    }
 
 
 def test_comparison_table_bootstraps_paired_sentences_per_group():
@@ -87,7 +100,10 @@ def test_comparison_table_bootstraps_paired_sentences_per_group():
     monolingual-only group is the same in both (0.0 exactly); a missing arm is left out."""
     a_hits = {"de->en": "1000", "en->de": "1000", "it->en": "1100", "en->it": "0011"}
     b_hits = {**a_hits, "de->en": "1100", "en->de": "1010"}
-    results = {"A": [run(with_hits(a_hits, ["it"]), 1.0)] * 2, "B": [run(with_hits(b_hits, ["it"]), 1.0), run(with_hits(b_hits, ["it"]), 1.0)]}
+    results = {
+        "A": [run(with_hits(a_hits, ["it"]), 1.0)] * 2,
+        "B": [run(with_hits(b_hits, ["it"]), 1.0), run(with_hits(b_hits, ["it"]), 1.0)],
+    }
     lines = report.comparison_table(results, "heldout", [("B", "A"), ("C", "A")]).splitlines()
     assert len(lines) == 3 and lines[2].startswith("| B vs A | +25.0 (")
     assert lines[2].endswith("| +0.0 (+0.0 to +0.0) |")
@@ -95,8 +111,17 @@ def test_comparison_table_bootstraps_paired_sentences_per_group():
 
 def test_loss_chart_plots_each_objective_and_the_stage_boundary(tmp_path, monkeypatch):
     """Checkpoint events are skipped; one line per loss and a vertical line where the stage changes."""
-    records = [{"step": step, "stage": stage, "lr": 1e-3, "loss/mmlm": 5.0 - step, "loss/camlm": 6.0 - step, "tokens_per_s": 100.0}
-               for step, stage in ((1, "align"), (2, "align"), (3, "back-translate"), (4, "back-translate"))]
+    records = [
+        {
+            "step": step,
+            "stage": stage,
+            "lr": 1e-3,
+            "loss/mmlm": 5.0 - step,
+            "loss/camlm": 6.0 - step,
+            "tokens_per_s": 100.0,
+        }
+        for step, stage in ((1, "align"), (2, "align"), (3, "back-translate"), (4, "back-translate"))
+    ]
     records.insert(2, {"step": 2, "event": "checkpoint", "param_checksums": {"w": 1.0}})
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     plotted, save = [], report._save
@@ -118,21 +143,49 @@ def test_alignment_and_ablation_charts_write_pngs(tmp_path):
     report.alignment_chart(RESULT, tmp_path / "alignment.png", before=shifted(RESULT, -5.0))
     report.alignment_chart(RESULT, tmp_path / "alignment-alone.png")
     two_measures = {"heldout": RESULT, "xnli-retrieval": PAIRS_ONLY, "training": {"tokens_per_s": 1.0}}
-    report.ablation_chart({"A": [two_measures, two_measures], "B": [{**two_measures, "heldout": PAIRS_ONLY}]}, tmp_path / "ablation.png")
+    report.ablation_chart(
+        {"A": [two_measures, two_measures], "B": [{**two_measures, "heldout": PAIRS_ONLY}]}, tmp_path / "ablation.png"
+    )
     for name in ("alignment.png", "alignment-alone.png", "ablation.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
 
 
 # 6 verbs x 5 adjectives x 5 nouns = 150 distinct English phrases, with German and French translations.
-VERBS = [("Open", "Öffne", "Ouvre"), ("Close", "Schließe", "Ferme"), ("Save", "Speichere", "Enregistre"),
-         ("Delete", "Lösche", "Supprime"), ("Copy", "Kopiere", "Copie"), ("Print", "Drucke", "Imprime")]
-ADJECTIVES = [("new", "neue", "nouveau"), ("old", "alte", "ancien"), ("large", "große", "grand"),
-              ("small", "kleine", "petit"), ("hidden", "versteckte", "caché")]
-NOUNS = [("file", "Datei", "fichier"), ("folder", "Ordner", "dossier"), ("picture", "Bild", "image"),
-         ("letter", "Brief", "lettre"), ("table", "Tabelle", "tableau")]
-PHRASES = [(f"{v[0]} the {a[0]} {n[0]}", f"{v[1]} die {a[1]} {n[1]}", f"{v[2]} le {n[2]} {a[2]}")
-           for v in VERBS for a in ADJECTIVES for n in NOUNS]
-OPTIONS = {"catalog_languages": ("de", "fr"), "mono_only": ("fr",), "dev_pairs": 5, "test_pairs": 10, "min_train_pairs": 20}
+VERBS = [
+    ("Open", "Öffne", "Ouvre"),
+    ("Close", "Schließe", "Ferme"),
+    ("Save", "Speichere", "Enregistre"),
+    ("Delete", "Lösche", "Supprime"),
+    ("Copy", "Kopiere", "Copie"),
+    ("Print", "Drucke", "Imprime"),
+]
+ADJECTIVES = [
+    ("new", "neue", "nouveau"),
+    ("old", "alte", "ancien"),
+    ("large", "große", "grand"),
+    ("small", "kleine", "petit"),
+    ("hidden", "versteckte", "caché"),
+]
+NOUNS = [
+    ("file", "Datei", "fichier"),
+    ("folder", "Ordner", "dossier"),
+    ("picture", "Bild", "image"),
+    ("letter", "Brief", "lettre"),
+    ("table", "Tabelle", "tableau"),
+]
+PHRASES = [
+    (f"{v[0]} the {a[0]} {n[0]}", f"{v[1]} die {a[1]} {n[1]}", f"{v[2]} le {n[2]} {a[2]}")
+    for v in VERBS
+    for a in ADJECTIVES
+    for n in NOUNS
+]
+OPTIONS = {
+    "catalog_languages": ("de", "fr"),
+    "mono_only": ("fr",),
+    "dev_pairs": 5,
+    "test_pairs": 10,
+    "min_train_pairs": 20,
+}
 
 
 @pytest.fixture
@@ -150,7 +203,11 @@ def test_catalog_corpus_is_built_once_and_rebuilt_when_a_catalog_changes(tmp_pat
     assert first.parent == cache and re.fullmatch(r"corpus-[0-9a-f]{12}", first.name)
     languages = read_manifest(first)["languages"]  # every phrase survives cleaning; 15 go to dev and test
     assert languages["de"]["pairs"] == {"train": 135, "dev": 5, "test": 10}
-    assert (languages["fr"]["mono"], languages["fr"]["pairs"]["train"], languages["fr"]["pairs"]["test"]) == (135, 0, 10)
+    assert (languages["fr"]["mono"], languages["fr"]["pairs"]["train"], languages["fr"]["pairs"]["test"]) == (
+        135,
+        0,
+        10,
+    )
 
     def no_build(*args):
         raise AssertionError("built again")
@@ -158,7 +215,12 @@ def test_catalog_corpus_is_built_once_and_rebuilt_when_a_catalog_changes(tmp_pat
     monkeypatch.setattr(inputs, "build_corpus", no_build)
     assert inputs.catalog_corpus(options, cache, 20) == first
     monkeypatch.undo()
-    write_catalog(locale_dir, "de", "app", {**{en: de for en, de, _ in PHRASES}, "Rename the empty file": "Benenne die leere Datei um"})
+    write_catalog(
+        locale_dir,
+        "de",
+        "app",
+        {**{en: de for en, de, _ in PHRASES}, "Rename the empty file": "Benenne die leere Datei um"},
+    )
     second = inputs.catalog_corpus(options, cache, 20)
     assert second != first and second.parent == cache
     assert read_manifest(second)["languages"]["de"]["pairs"]["train"] == 136
@@ -169,12 +231,25 @@ def test_catalog_corpus_names_the_languages_with_too_few_sentences(tmp_path, loc
     options = BuildOptions(locale_dir=locale_dir, **OPTIONS)
     with pytest.raises(ErnieMError, match=r"\(de 135 training sentences and 10 held-out pairs, fr 135 .*needs 136"):
         inputs.catalog_corpus(options, tmp_path / "cache", 136)
-    spanish = ["Abre el archivo nuevo", "Abre la carpeta nueva", "Abre la imagen nueva", "Abre la carta nueva",
-               "Abre la tabla nueva", "Abre el archivo viejo", "Abre la carpeta vieja", "Abre la imagen vieja",
-               "Abre la carta vieja", "Abre la tabla vieja"]
-    write_catalog(locale_dir, "es", "app", {en: es for (en, *_), es in zip(PHRASES, spanish)})  # Open the new file, ...
+    spanish = [
+        "Abre el archivo nuevo",
+        "Abre la carpeta nueva",
+        "Abre la imagen nueva",
+        "Abre la carta nueva",
+        "Abre la tabla nueva",
+        "Abre el archivo viejo",
+        "Abre la carpeta vieja",
+        "Abre la imagen vieja",
+        "Abre la carta vieja",
+        "Abre la tabla vieja",
+    ]
+    write_catalog(
+        locale_dir, "es", "app", {en: es for (en, *_), es in zip(PHRASES[: len(spanish)], spanish, strict=True)}
+    )  # Open the new file, ...
     options = BuildOptions(locale_dir=locale_dir, **{**OPTIONS, "catalog_languages": ("de", "fr", "es")})
-    with pytest.raises(ErnieMError, match=r"\(es \d+ training sentences and 0 held-out pairs; each language needs 20") as caught:
+    with pytest.raises(
+        ErnieMError, match=r"\(es \d+ training sentences and 0 held-out pairs; each language needs 20"
+    ) as caught:
         inputs.catalog_corpus(options, tmp_path / "cache", 20)
     assert "language-pack" in str(caught.value)
 
@@ -195,8 +270,14 @@ def test_corpus_tokenizer_is_trained_once_per_corpus_and_settings(tmp_path, loca
 
 def test_arm_config_sets_objectives_and_seed_only():
     """Each arm keeps the stages' names and steps, gets exactly its objectives and the given seed."""
-    config = config_from_dict({"stages": [{"name": "first", "steps": 3, "objectives": {"tlm": 1}},
-                                          {"name": "second", "steps": 5, "objectives": {"btmlm": 1}}]})
+    config = config_from_dict(
+        {
+            "stages": [
+                {"name": "first", "steps": 3, "objectives": {"tlm": 1}},
+                {"name": "second", "steps": 5, "objectives": {"btmlm": 1}},
+            ]
+        }
+    )
     for name, arm in ARMS.items():
         changed = arm_config(config, name, 7)
         assert [(s.name, s.steps) for s in changed.stages] == [("first", 3), ("second", 5)]
@@ -262,8 +343,16 @@ def test_scoring_keys_name_what_each_measure_depends_on(tmp_path):
     """A measure's key changes with its own options only, so adding CoNLL keeps the XNLI results."""
     xnli = scored.Scoring(xnli=tmp_path / "xnli", xnli_languages=("de",))
     with_conll = dataclasses.replace(xnli, conll=tmp_path / "conll")
-    assert set(xnli.keys()) == {"heldout", "xnli-retrieval"} and set(with_conll.keys()) == {"heldout", "xnli-retrieval", "conll"}
-    assert with_conll.keys()["xnli-retrieval"] == xnli.keys()["xnli-retrieval"] == {"data": str((tmp_path / "xnli").resolve()), "languages": ["de"], "split": "dev"}
+    assert set(xnli.keys()) == {"heldout", "xnli-retrieval"} and set(with_conll.keys()) == {
+        "heldout",
+        "xnli-retrieval",
+        "conll",
+    }
+    assert (
+        with_conll.keys()["xnli-retrieval"]
+        == xnli.keys()["xnli-retrieval"]
+        == {"data": str((tmp_path / "xnli").resolve()), "languages": ["de"], "split": "dev"}
+    )
     faster = dataclasses.replace(with_conll, conll_finetune=dataclasses.replace(with_conll.conll_finetune, lr=1e-4))
     assert faster.keys()["conll"] != with_conll.keys()["conll"]
 
@@ -284,9 +373,14 @@ def test_a_base_is_shared_by_configs_that_differ_only_where_mmlm_does_not_look(t
     config = load_config("tiny")
 
     def base(train: dict | None = None, objectives: dict | None = None) -> Path:
-        changed = dataclasses.replace(config, train=dataclasses.replace(config.train, **(train or {})),
-                                      objectives=dataclasses.replace(config.objectives, **(objectives or {})))
-        return inputs.base_dir(inputs.base_config(changed, 0, 100), Path("corpus-0123456789ab"), Path("tokenizer-0"), tmp_path)
+        changed = dataclasses.replace(
+            config,
+            train=dataclasses.replace(config.train, **(train or {})),
+            objectives=dataclasses.replace(config.objectives, **(objectives or {})),
+        )
+        return inputs.base_dir(
+            inputs.base_config(changed, 0, 100), Path("corpus-0123456789ab"), Path("tokenizer-0"), tmp_path
+        )
 
     assert base(train={"eval_every": 50, "report_to": ("tensorboard",)}) == base()  # watching a run
     assert base(objectives={"bt_decoding": "sample", "bt_temperature": 0.5}) == base()  # BTMLM's options

@@ -25,7 +25,9 @@ def pair_batch(objective, seed: int = 0):
         example = (random_tokens(rng, 16), 1, random_tokens(rng, 14), 2)
         batch = objective.build_batch([example], context(), rng)
         segment = torch.tensor([SOURCE] * 18 + [TARGET] * 16)
-        both_sides = (batch.predict_mask[0] & (segment == SOURCE)).any() and (batch.predict_mask[0] & (segment == TARGET)).any()
+        both_sides = (batch.predict_mask[0] & (segment == SOURCE)).any() and (
+            batch.predict_mask[0] & (segment == TARGET)
+        ).any()
         unmasked_selection = (batch.predict_mask[0] & (batch.input_ids[0] != SPECIALS.mask)).any()
         if both_sides and unmasked_selection:
             return batch, segment
@@ -70,7 +72,9 @@ def test_camlm_no_leak_from_own_sentence_in_a_packed_row(implementation):
     index = next(i for i, row in enumerate(rows) if rows.count(row) > 1)  # a pair that shares its row
     row, offset, n = batch.placement[index]
     segment = torch.full_like(batch.input_ids[row], -1)
-    segment[offset : offset + n] = torch.tensor([SOURCE] * (len(pairs[index][0]) + 2) + [TARGET] * (len(pairs[index][2]) + 2))
+    segment[offset : offset + n] = torch.tensor(
+        [SOURCE] * (len(pairs[index][0]) + 2) + [TARGET] * (len(pairs[index][2]) + 2)
+    )
     row_predicted = batch.predict_mask[row]
 
     def logits_of(side: int, ids) -> torch.Tensor:
@@ -97,10 +101,14 @@ def test_camlm_leak_test_sees_the_other_sentence(masked_side, other_side):
     model = tiny_model()
     batch, segment = pair_batch(camlm)
     reference = masked_logits(model, batch, segment, masked_side)
-    other_unmasked = torch.nonzero((segment == other_side) & ~batch.predict_mask[0] & (batch.input_ids[0] > SPECIALS.unk)).flatten()
+    other_unmasked = torch.nonzero(
+        (segment == other_side) & ~batch.predict_mask[0] & (batch.input_ids[0] > SPECIALS.unk)
+    ).flatten()
     assert len(other_unmasked) > 5
     for position in other_unmasked.tolist():
-        assert not torch.allclose(masked_logits(model, changed(batch, position), segment, masked_side), reference, atol=1e-4)
+        assert not torch.allclose(
+            masked_logits(model, changed(batch, position), segment, masked_side), reference, atol=1e-4
+        )
 
 
 def test_tlm_control_own_sentence_does_leak():
@@ -115,7 +123,7 @@ def test_tlm_control_own_sentence_does_leak():
 def generation_inputs(rng, ratio=1.0):
     ctx = context(bt_length_ratio=ratio)
     sources = [random_tokens(rng, 10), random_tokens(rng, 6)]
-    fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources))
+    fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources), strict=True)
     return btmlm.generation_batch(list(fitted), list(lengths), [1, 2], [3, 3], ctx)
 
 
@@ -127,11 +135,16 @@ def test_btmlm_generation_no_leak_source_ignores_placeholders(implementation, rn
     batch = generation_inputs(rng)
     placeholders = batch.predict_mask
     source = (~placeholders) & (batch.position_ids > 1)
+
     def states(b):
         return model.hidden_states(b.input_ids, b.position_ids, b.language_ids, b.attention)
+
     reference = states(batch)
-    other = dataclasses.replace(batch, input_ids=batch.input_ids.masked_fill(placeholders, 50),
-                                language_ids=batch.language_ids.masked_fill(placeholders, 1))
+    other = dataclasses.replace(
+        batch,
+        input_ids=batch.input_ids.masked_fill(placeholders, 50),
+        language_ids=batch.language_ids.masked_fill(placeholders, 1),
+    )
     assert torch.equal(states(other)[source], reference[source])
     assert not torch.allclose(states(other)[placeholders], reference[placeholders], atol=1e-4)
     changed_source = batch.input_ids.clone()
@@ -149,11 +162,11 @@ def test_btmlm_build_batch_trains_on_the_generated_tokens(rng):
     # replay step 1 with the same random draws
     replay = np.random.default_rng(3)
     targets = btmlm.choose_targets([1, 2], ctx.bt_target_languages, replay)
-    fitted, lengths = zip(*(btmlm.fit_to_budget(t, ctx) for t, _ in examples))
+    fitted, lengths = zip(*(btmlm.fit_to_budget(t, ctx) for t, _ in examples), strict=True)
     step1 = btmlm.generation_batch(list(fitted), list(lengths), [1, 2], targets, ctx)
     with torch.no_grad():
         pseudo = btmlm.decode(model(step1), step1, ctx, replay)
-    for i, (h, target) in enumerate(zip(pseudo, targets)):
+    for i, (h, target) in enumerate(zip(pseudo, targets, strict=True)):
         second = batch.language_ids[i] == target
         assert torch.equal(batch.input_ids[i][second][1:-1], torch.from_numpy(h))
         assert not np.isin(h, SPECIALS.special).any()

@@ -35,7 +35,9 @@ def test_block_mask_equals_separate_sequences(implementation, rng):
     a, b = single(random_tokens(rng, 7), 1, SPECIALS, 64), single(random_tokens(rng, 5), 2, SPECIALS, 64)
     alone = [hidden(model, collate([s], SPECIALS))[0] for s in (a, b)]
     joined = concat(a, b)  # 9 + 7 tokens, two groups that see only themselves
-    together = hidden(model, collate([joined], SPECIALS, groups=[np.repeat([0, 1], [9, 7])], sees=np.eye(2, dtype=bool)))[0]
+    together = hidden(
+        model, collate([joined], SPECIALS, groups=[np.repeat([0, 1], [9, 7])], sees=np.eye(2, dtype=bool))
+    )[0]
     torch.testing.assert_close(together[:9], alone[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(together[9:], alone[1], atol=1e-5, rtol=1e-5)
 
@@ -75,8 +77,15 @@ def test_mlm_head_only_at_predicted_positions_matches_full_logits(rng):
 def test_added_languages_start_as_copies_so_xlmr_outputs_are_unchanged(rng):
     """Starting from XLM-R (one token-type row), any language id gives the same outputs as plain XLM-R."""
     torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                              intermediate_size=64, max_position_embeddings=66, type_vocab_size=1)
+    config = XLMRobertaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+    )
     plain = XLMRobertaForMaskedLM(config).eval()
     grown = XLMRobertaForMaskedLM(config).eval()
     grown.load_state_dict(plain.state_dict())
@@ -111,7 +120,10 @@ def test_compiled_layers_compute_what_the_model_computes(rng):
     compile_layers(compiled)
     ctx = dataclasses.replace(context(), packing=True)
     for count in (6, 9):
-        examples = [(random_tokens(rng, int(n)), 1, random_tokens(rng, int(m)), 2) for n, m in rng.integers(3, 20, size=(count, 2))]
+        examples = [
+            (random_tokens(rng, int(n)), 1, random_tokens(rng, int(m)), 2)
+            for n, m in rng.integers(3, 20, size=(count, 2))
+        ]
         batch = camlm.build_batch(examples, ctx, rng)
         outputs = [model(batch) for model in (eager, compiled)]
         for output in outputs:

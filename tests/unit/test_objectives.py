@@ -38,7 +38,9 @@ def test_pair_continuous_positions():
     assert seq.position_ids.tolist() == [2, 3, 4, 5, 6, 7, 8]
 
 
-@pytest.mark.parametrize(("a", "b", "budget", "expected"), [(5, 3, 10, (5, 3)), (8, 2, 6, (4, 2)), (2, 9, 6, (2, 4)), (9, 9, 7, (3, 4))])
+@pytest.mark.parametrize(
+    ("a", "b", "budget", "expected"), [(5, 3, 10, (5, 3)), (8, 2, 6, (4, 2)), (2, 9, 6, (2, 4)), (9, 9, 7, (3, 4))]
+)
 def test_fit_pair_truncates_the_longer_side_first(a, b, budget, expected):
     fitted = fit_pair(np.arange(a), np.arange(b), budget)
     assert tuple(len(x) for x in fitted) == expected
@@ -107,19 +109,28 @@ def test_camlm_attention_table_literal():
     #              <s>  a1   a2  </s> </s>  b1   b2  </s>
     segment = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     masked = np.array([0, 1, 0, 0, 0, 0, 1, 0], dtype=bool)
-    expected = np.array([
-        # keys: <s> a1 a2 </s> </s> b1 b2 </s>
-        [1, 0, 1, 1, 0, 0, 0, 0],  # <s>     unmasked S: unmasked S only
-        [0, 1, 0, 0, 1, 1, 0, 1],  # a1      masked S: masked S + unmasked T
-        [1, 0, 1, 1, 0, 0, 0, 0],  # a2
-        [1, 0, 1, 1, 0, 0, 0, 0],  # </s>
-        [0, 0, 0, 0, 1, 1, 0, 1],  # </s>    unmasked T: unmasked T only
-        [0, 0, 0, 0, 1, 1, 0, 1],  # b1
-        [1, 0, 1, 1, 0, 0, 1, 0],  # b2      masked T: unmasked S + masked T
-        [0, 0, 0, 0, 1, 1, 0, 1],  # </s>
-    ], dtype=bool)
-    seq = Sequence(input_ids=np.arange(8), position_ids=np.arange(2, 10), language_ids=np.ones(8, dtype=np.int64),
-                   segment=segment, special=np.zeros(8, dtype=bool), labels=np.full(8, IGNORE))
+    expected = np.array(
+        [
+            # keys: <s> a1 a2 </s> </s> b1 b2 </s>
+            [1, 0, 1, 1, 0, 0, 0, 0],  # <s>     unmasked S: unmasked S only
+            [0, 1, 0, 0, 1, 1, 0, 1],  # a1      masked S: masked S + unmasked T
+            [1, 0, 1, 1, 0, 0, 0, 0],  # a2
+            [1, 0, 1, 1, 0, 0, 0, 0],  # </s>
+            [0, 0, 0, 0, 1, 1, 0, 1],  # </s>    unmasked T: unmasked T only
+            [0, 0, 0, 0, 1, 1, 0, 1],  # b1
+            [1, 0, 1, 1, 0, 0, 1, 0],  # b2      masked T: unmasked S + masked T
+            [0, 0, 0, 0, 1, 1, 0, 1],  # </s>
+        ],
+        dtype=bool,
+    )
+    seq = Sequence(
+        input_ids=np.arange(8),
+        position_ids=np.arange(2, 10),
+        language_ids=np.ones(8, dtype=np.int64),
+        segment=segment,
+        special=np.zeros(8, dtype=bool),
+        labels=np.full(8, IGNORE),
+    )
     batch = collate([seq], SPECIALS, groups=[camlm.groups(segment, masked)], sees=camlm.SEES)
     assert (batch.attention.dense()[0, 0].numpy() == expected).all()
 
@@ -146,7 +157,7 @@ def test_camlm_batch_uses_the_table(rng):
 def test_btmlm_generation_layout(rng):
     sources = [random_tokens(rng, 6), random_tokens(rng, 4)]
     ctx = context(bt_length_ratio=1.5)
-    fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources))
+    fitted, lengths = zip(*(btmlm.fit_to_budget(s, ctx) for s in sources), strict=True)
     batch = btmlm.generation_batch(list(fitted), list(lengths), [1, 1], [3, 2], ctx)
     placeholders = batch.predict_mask  # the positions to fill are step 1's predicted positions
     assert list(lengths) == [9, 6]
@@ -163,7 +174,7 @@ def test_btmlm_generation_layout(rng):
 
 def test_btmlm_targets_are_never_the_source_language(rng):
     targets = btmlm.choose_targets([1, 2, 3] * 50, (1, 2, 3), rng)
-    assert all(t != s for t, s in zip(targets, [1, 2, 3] * 50))
+    assert all(t != s for t, s in zip(targets, [1, 2, 3] * 50, strict=True))
     assert set(targets) == {1, 2, 3}
 
 

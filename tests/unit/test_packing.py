@@ -30,7 +30,7 @@ def predictions(model, batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each sequence's (logits, labels) at its predicted positions, in sequence order."""
     with torch.no_grad():
         logits = model(batch)
-    return list(zip(per_sequence(logits, batch), per_sequence(batch.labels[batch.predict_mask], batch)))
+    return list(zip(per_sequence(logits, batch), per_sequence(batch.labels[batch.predict_mask], batch), strict=True))
 
 
 @pytest.mark.parametrize("name", ["mmlm", "tlm", "camlm", "btmlm"])
@@ -44,7 +44,9 @@ def test_packed_batches_give_every_sequence_the_outputs_it_has_alone(name):
     assert len(packed.input_ids) < len(alone.input_ids)  # sequences share rows
     real = lambda batch: int((batch.position_ids >= FIRST_POSITION).sum())  # noqa: E731
     assert real(packed) == real(alone) and packed.num_tokens() == alone.num_tokens()
-    for (logits_a, labels_a), (logits_p, labels_p) in zip(predictions(model, alone), predictions(model, packed)):
+    for (logits_a, labels_a), (logits_p, labels_p) in zip(
+        predictions(model, alone), predictions(model, packed), strict=True
+    ):
         assert torch.equal(labels_a, labels_p)  # BTMLM: the same pseudo translations were generated
         torch.testing.assert_close(logits_p, logits_a, atol=1e-5, rtol=1e-5)
 

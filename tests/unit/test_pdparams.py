@@ -21,8 +21,13 @@ def write(path, obj, protocol=4):
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_arrays_come_back_and_bookkeeping_is_dropped(protocol, tmp_path):
     weight = np.arange(6, dtype=np.float32).reshape(2, 3)
-    state = OrderedDict([("encoder.weight", weight), ("encoder.step", np.array(7, dtype=np.int64)),
-                         (STRUCTURED_NAMES, {"encoder.weight": "linear_0.w_0"})])
+    state = OrderedDict(
+        [
+            ("encoder.weight", weight),
+            ("encoder.step", np.array(7, dtype=np.int64)),
+            (STRUCTURED_NAMES, {"encoder.weight": "linear_0.w_0"}),
+        ]
+    )
     read = read_pdparams(write(tmp_path / "m.pdparams", state, protocol))
     assert list(read) == ["encoder.weight", "encoder.step"]
     assert read["encoder.weight"].dtype == np.float32 and np.array_equal(read["encoder.weight"], weight)
@@ -30,8 +35,12 @@ def test_arrays_come_back_and_bookkeeping_is_dropped(protocol, tmp_path):
 
 def test_split_arrays_are_joined_in_their_shape(tmp_path):
     big = np.arange(12, dtype=np.float32).reshape(3, 4)
-    state = {"big@@.0": big.ravel()[:5], "big@@.1": big.ravel()[5:], "small": np.ones(2, dtype=np.float32),
-             SPLIT_ARRAYS: {"big": {"OriginShape": (3, 4), "slices": ["big@@.0", "big@@.1"]}}}
+    state = {
+        "big@@.0": big.ravel()[:5],
+        "big@@.1": big.ravel()[5:],
+        "small": np.ones(2, dtype=np.float32),
+        SPLIT_ARRAYS: {"big": {"OriginShape": (3, 4), "slices": ["big@@.0", "big@@.1"]}},
+    }
     read = read_pdparams(write(tmp_path / "m.pdparams", state))
     assert sorted(read) == ["big", "small"] and np.array_equal(read["big"], big)
 
@@ -66,4 +75,6 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ErnieMError, match="'note' is a str"):
         read_pdparams(write(tmp_path / "str.pdparams", {"w": np.zeros(2), "note": "hello"}))
     with pytest.raises(ErnieMError, match="split array 'big'"):
-        read_pdparams(write(tmp_path / "split.pdparams", {SPLIT_ARRAYS: {"big": {"OriginShape": (2, 2), "slices": ["gone"]}}}))
+        read_pdparams(
+            write(tmp_path / "split.pdparams", {SPLIT_ARRAYS: {"big": {"OriginShape": (2, 2), "slices": ["gone"]}}})
+        )

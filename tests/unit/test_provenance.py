@@ -15,6 +15,7 @@ from ernie_m import provenance
 
 def test_tool_version_without_an_installed_package(monkeypatch):
     """Run from a source tree (PYTHONPATH=src, as on a lent GPU machine), cards still get written."""
+
     def not_installed(name):
         raise PackageNotFoundError(name)
 

@@ -3,6 +3,7 @@ fine-tune of a tiny random model that must learn the answers of a fixed template
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,8 +29,10 @@ PLACES = "river garden house city lake mountain forest bridge".split()
 COLORS = "red blue green black white yellow".split()
 OTHER = "the a lives near and sleeps in where does live is old small big tree sun moon".split()
 # More words for the tokenizer's training text, so that it can hold 80 pieces.
-FILLER = ("apple bread cheese chair letter paper school teacher friend mother father summer winter quiet road "
-          "window door street morning night water table book music flower kitchen").split()
+FILLER = (
+    "apple bread cheese chair letter paper school teacher friend mother father summer winter quiet road "
+    "window door street morning night water table book music flower kitchen"
+).split()
 
 
 def template(i: int) -> QAExample:
@@ -37,7 +40,9 @@ def template(i: int) -> QAExample:
     rng = np.random.default_rng(i)
     color, animal, place, other = rng.choice(COLORS), rng.choice(ANIMALS), rng.choice(PLACES), rng.choice(PLACES)
     context = f"the {color} {animal} lives near the {place} and sleeps in the {other} ."
-    return QAExample(f"q{i}", f"where does the {animal} live ?", context, ((place, context.index(f"near the {place}") + 9),))
+    return QAExample(
+        f"q{i}", f"where does the {animal} live ?", context, ((place, context.index(f"near the {place}") + 9),)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,9 @@ def long_example() -> QAExample:
     contexts = [template(i).context for i in range(12)]
     contexts.insert(6, "the old horse lives near the small bridge .")
     context = " ".join(contexts)
-    return QAExample("long", "where does the old horse live ?", context, (("small bridge", context.index("small bridge")),))
+    return QAExample(
+        "long", "where does the old horse live ?", context, (("small bridge", context.index("small bridge")),)
+    )
 
 
 def context_spans(offsets) -> list[tuple[int, int]]:
@@ -67,10 +74,13 @@ def test_windows_overlap_by_the_stride_and_cover_the_context(tokenizer):
     example = long_example()
     features, windows = eval_features(tokenizer, [example], max_length=40, stride=8)
     assert len(features) >= 4
-    assert all(len(f["input_ids"]) <= 40 and len(f["input_ids"]) == len(w["offsets"]) for f, w in zip(features, windows))
+    assert all(
+        len(f["input_ids"]) <= 40 and len(f["input_ids"]) == len(w["offsets"])
+        for f, w in zip(features, windows, strict=True)
+    )
     assert all(w["example"] == 0 for w in windows)
     spans = [context_spans(w["offsets"]) for w in windows]
-    for before, after in zip(spans, spans[1:]):
+    for before, after in itertools.pairwise(spans):
         assert before[-8:] == after[:8]  # exactly `stride` context tokens shared
     whole = tokenizer(example.context, add_special_tokens=False)["input_ids"]
     assert sum(len(s) for s in spans) - 8 * (len(spans) - 1) == len(whole)
@@ -87,7 +97,7 @@ def test_answer_positions_decode_to_the_answer_or_point_at_s(tokenizer):
     _, windows = eval_features(tokenizer, [example], max_length=40, stride=8)
     assert len(features) == len(windows)
     holding = 0
-    for feature, window in zip(features, windows):
+    for feature, window in zip(features, windows, strict=True):
         spans = context_spans(window["offsets"])
         start, end = feature["start_positions"], feature["end_positions"]
         if spans[0][0] <= char_start and char_start + len(text) <= spans[-1][1]:
@@ -174,8 +184,12 @@ def test_no_end_before_start_and_no_span_over_the_limit():
 
 def test_the_best_window_of_each_example_wins():
     first, second = QAExample("a", "q", CONTEXT, ()), QAExample("b", "q", CONTEXT, ())
-    windows = [word_window(0, CONTEXT, 0, 6), word_window(1, CONTEXT, 0, 12),  # a: w0..w5; b: w0..w11
-               word_window(0, CONTEXT, 4, 6), word_window(0, CONTEXT, 8, 4)]  # a: w4..w9, w8..w11
+    windows = [
+        word_window(0, CONTEXT, 0, 6),
+        word_window(1, CONTEXT, 0, 12),  # a: w0..w5; b: w0..w11
+        word_window(0, CONTEXT, 4, 6),
+        word_window(0, CONTEXT, 8, 4),
+    ]  # a: w4..w9, w8..w11
     logits = [
         (planted(13, {7: 4.0}), planted(13, {8: 4.0})),  # a: w1 w2, score 8
         (planted(19, {8: 1.0}), planted(19, {8: 1.0})),  # b: w2
@@ -201,8 +215,14 @@ def test_a_short_finetune_learns_the_template(tokenizer, one_thread):
     examples = [template(i) for i in range(20)]
     assert len({text for e in examples for text, _ in e.answers}) > 3  # the answer is not one constant word
     torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=66)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+    )
     model = XLMRobertaForQuestionAnswering(config)
     pad = tokenizer.pad_token_id
     train = train_features(tokenizer, examples, max_length=64, stride=16)

@@ -50,7 +50,7 @@ def test_xtreme_layout_with_bom_crlf_csv_quotes_and_the_mnli_label_spelling(tmp_
 def test_original_xnli_layout_selects_the_language(tmp_path):
     header = "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1\tsentence2\tpairID\n"
     rows = "de\tneutral\t(a)\t(b)\tEr schläft.\tEr träumt.\t1\nfr\tentailment\t(a)\t(b)\tIl dort.\tIl rêve.\t1\n"
-    path = write(tmp_path / "xnli.dev.tsv", header + rows + "de\tcontradiction\t(a)\t(b)\t\"Ja\"\tNein.\t2\n")
+    path = write(tmp_path / "xnli.dev.tsv", header + rows + 'de\tcontradiction\t(a)\t(b)\t"Ja"\tNein.\t2\n')
     assert read_sentence_pairs(path, XNLI_LABELS, language="de") == [
         SentencePair("Er schläft.", "Er träumt.", 1),
         SentencePair('"Ja"', "Nein.", 2),  # the original files are not csv-quoted
@@ -63,12 +63,17 @@ def test_original_xnli_layout_selects_the_language(tmp_path):
 
 def test_original_pawsx_layout_with_header(tmp_path):
     path = write(tmp_path / "dev_2k.tsv", "id\tsentence1\tsentence2\tlabel\n1\tA b.\tB a.\t0\n2\tC d.\tC d !\t1\n")
-    assert read_sentence_pairs(path, PAWSX_LABELS) == [SentencePair("A b.", "B a.", 0), SentencePair("C d.", "C d !", 1)]
+    assert read_sentence_pairs(path, PAWSX_LABELS) == [
+        SentencePair("A b.", "B a.", 0),
+        SentencePair("C d.", "C d !", 1),
+    ]
 
 
 def test_label_outside_the_set_names_file_line_and_labels(tmp_path):
     path = write(tmp_path / "dev-en.tsv", "a\tb\tentailment\nc\td\tmaybe\n")
-    with pytest.raises(ErnieMError, match=r"dev-en\.tsv: line 2: label 'maybe' is not one of entailment, neutral, contradiction"):
+    with pytest.raises(
+        ErnieMError, match=r"dev-en\.tsv: line 2: label 'maybe' is not one of entailment, neutral, contradiction"
+    ):
         read_sentence_pairs(path, XNLI_LABELS)
 
 
@@ -77,7 +82,9 @@ def test_wrong_field_count_names_file_and_line(tmp_path):
     with pytest.raises(ErnieMError, match=r"dev-en\.tsv: line 3 has 1 TAB-separated fields, expected 3"):
         read_sentence_pairs(path, PAWSX_LABELS)
     unlabelled = write(tmp_path / "test-en.tsv", "a\tb\n")
-    with pytest.raises(ErnieMError, match=r"line 1 has 2 TAB-separated fields, expected 3 .*; XTREME's test files have no labels"):
+    with pytest.raises(
+        ErnieMError, match=r"line 1 has 2 TAB-separated fields, expected 3 .*; XTREME's test files have no labels"
+    ):
         read_sentence_pairs(unlabelled, PAWSX_LABELS)
     header = write(tmp_path / "dev_2k.tsv", "id\tsentence1\tsentence2\tlabel\n1\ta\tb\n")
     with pytest.raises(ErnieMError, match=r"line 2 has 3 TAB-separated fields, expected 4 \(as the header names\)"):
@@ -147,14 +154,20 @@ def test_conll_errors_name_file_and_line(tmp_path):
 
 def squad_json(answer_start: int = 10) -> dict:
     qa = {"id": "q1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": answer_start}]}
-    return {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "She lives Paris now.", "qas": [qa]}]}]}
+    return {
+        "version": "1.1",
+        "data": [{"title": "T", "paragraphs": [{"context": "She lives Paris now.", "qas": [qa]}]}],
+    }
 
 
 def test_squad_reads_questions_and_checks_answer_positions(tmp_path):
     path = write(tmp_path / "dev-context-en-question-en.json", json.dumps(squad_json()))
     assert read_squad(path) == [QAExample("q1", "Where?", "She lives Paris now.", (("Paris", 10),))]
     write(path, json.dumps(squad_json(answer_start=9)))
-    with pytest.raises(ErnieMError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers\[0\]: answer 'Paris' is not at answer_start 9"):
+    with pytest.raises(
+        ErnieMError,
+        match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers\[0\]: answer 'Paris' is not at answer_start 9",
+    ):
         read_squad(path)
 
 
@@ -162,7 +175,9 @@ def test_squad_malformed_structure_names_file_and_place(tmp_path):
     broken = squad_json()
     del broken["data"][0]["paragraphs"][0]["qas"][0]["id"]
     path = write(tmp_path / "train-v1.1.json", json.dumps(broken))
-    with pytest.raises(ErnieMError, match=r"train-v1\.1\.json: data\[0\]\.paragraphs\[0\]\.qas\[0\]: expected a string under 'id'"):
+    with pytest.raises(
+        ErnieMError, match=r"train-v1\.1\.json: data\[0\]\.paragraphs\[0\]\.qas\[0\]: expected a string under 'id'"
+    ):
         read_squad(path)
     with pytest.raises(ErnieMError, match=r"the top level: expected a list under 'data'"):
         read_squad(write(path, "[]"))
@@ -200,7 +215,9 @@ def test_bucc_dev_is_the_sample_set_in_either_place(tmp_path, folder):
 
 def test_bucc_test_is_the_training_set_and_bad_lines_are_named(tmp_path):
     write_bucc(tmp_path, "training", gold="de-000001\ten-000009\n")
-    with pytest.raises(ErnieMError, match=r"de-en\.training\.gold: line 1: id 'en-000009' is not in .*de-en\.training\.en"):
+    with pytest.raises(
+        ErnieMError, match=r"de-en\.training\.gold: line 1: id 'en-000009' is not in .*de-en\.training\.en"
+    ):
         read_bucc(tmp_path, "de", "test")
     write(tmp_path / "de-en.training.gold", "de-000001 en-000001\n")
     with pytest.raises(ErnieMError, match=r"de-en\.training\.gold: line 1 has 1 TAB-separated fields, expected 2"):
@@ -227,7 +244,10 @@ def test_task_files_official_names(tmp_path):
     assert task_files("mlqa", tmp_path, "test", "de-en").name == "test-context-de-question-en.json"
     assert task_files("squad", tmp_path, "train", "en") == tmp_path / "train-v1.1.json"
     assert task_files("conll", tmp_path, "dev", "en") == tmp_path / "eng.testa"
-    assert task_files("tatoeba", tmp_path, "test", "zh") == (tmp_path / "tatoeba.cmn-eng.cmn", tmp_path / "tatoeba.cmn-eng.eng")
+    assert task_files("tatoeba", tmp_path, "test", "zh") == (
+        tmp_path / "tatoeba.cmn-eng.cmn",
+        tmp_path / "tatoeba.cmn-eng.eng",
+    )
 
 
 def test_task_files_falls_back_to_other_published_names(tmp_path):
@@ -241,7 +261,11 @@ def test_task_files_falls_back_to_other_published_names(tmp_path):
     touch(tmp_path / "conll", "deu.testb.xglue")
     assert task_files("conll", tmp_path, "test", "de") == tmp_path / "conll" / "deu.testb.xglue"
     touch(tmp_path / "bucc2018", "fr-en.dev.fr", "fr-en.dev.en", "fr-en.dev.gold")
-    assert [path.name for path in task_files("bucc", tmp_path, "dev", "fr")] == ["fr-en.dev.fr", "fr-en.dev.en", "fr-en.dev.gold"]
+    assert [path.name for path in task_files("bucc", tmp_path, "dev", "fr")] == [
+        "fr-en.dev.fr",
+        "fr-en.dev.en",
+        "fr-en.dev.gold",
+    ]
 
 
 def test_missing_file_names_the_expected_path_and_what_is_there(tmp_path):
@@ -272,8 +296,16 @@ def test_translated_sentences_keep_each_sentence_once_and_aligned(tmp_path):
     """XNLI repeats each premise for its hypotheses: a premise is kept at its first row, and a pair whose
     foreign or English side was taken already is skipped, so every sentence has one right answer."""
     P = SentencePair
-    english = [P("A man sleeps.", "He is tired.", 0), P("A man sleeps.", "He is awake.", 2), P("Dogs bark.", "He is tired.", 1)]
-    german = [P("Ein Mann schläft.", "Er ist müde.", 0), P("Ein Mann schläft.", "Er ist wach.", 2), P("Hunde bellen.", "Er ist erschöpft.", 1)]
+    english = [
+        P("A man sleeps.", "He is tired.", 0),
+        P("A man sleeps.", "He is awake.", 2),
+        P("Dogs bark.", "He is tired.", 1),
+    ]
+    german = [
+        P("Ein Mann schläft.", "Er ist müde.", 0),
+        P("Ein Mann schläft.", "Er ist wach.", 2),
+        P("Hunde bellen.", "Er ist erschöpft.", 1),
+    ]
     foreign, original = translated_sentences(german, english, tmp_path / "dev-de.tsv", tmp_path / "dev-en.tsv")
     assert foreign == ["Ein Mann schläft.", "Er ist müde.", "Er ist wach.", "Hunde bellen."]
     assert original == ["A man sleeps.", "He is tired.", "He is awake.", "Dogs bark."]

@@ -14,7 +14,10 @@ IDS = {"de": 1, "en": 2, "sw": 3}
 
 def corpus(sizes: dict[str, int], pairs: int = 0) -> TokenizedCorpus:
     mono = {lang: TokenArrays.from_lists([[i, i + 1] for i in range(n)]) for lang, n in sizes.items()}
-    sides = (TokenArrays.from_lists([[i] for i in range(pairs)]), TokenArrays.from_lists([[1000 + i] for i in range(pairs)]))
+    sides = (
+        TokenArrays.from_lists([[i] for i in range(pairs)]),
+        TokenArrays.from_lists([[1000 + i] for i in range(pairs)]),
+    )
     return TokenizedCorpus(mono=mono, pairs={("de", "en"): sides} if pairs else {})
 
 

@@ -39,7 +39,7 @@ def make_corpus() -> TextCorpus:
     monolingual sentences that also occur in pairs (added to the monolingual set only once)."""
     rng = random.Random(0)
     pairs = {
-        (a, b): list(zip(sentences(a, 40, rng), sentences(b, 40, rng)))
+        (a, b): list(zip(sentences(a, 40, rng), sentences(b, 40, rng), strict=True))
         for a, b in (("de", "en"), ("fr", "en"), ("en", "ru"))
     }
     pairs[("de", "en")][3] = ("  ", "the house")  # dropped: a side without a token
@@ -109,7 +109,11 @@ def test_reads_memory_maps_and_records_counts(written, tokenizer_dir):
     manifest = json.loads((written / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION and manifest["max_tokens"] == MAX_TOKENS
     assert manifest["fingerprint"] == shard_fingerprint(CORPUS, tokenizer_dir, MAX_TOKENS, True)
-    assert manifest["pairs"][0]["sides"][1] == {"name": "pairs.de-en.en", "sequences": len(side_en), "tokens": side_en.num_tokens()}
+    assert manifest["pairs"][0]["sides"][1] == {
+        "name": "pairs.de-en.en",
+        "sequences": len(side_en),
+        "tokens": side_en.num_tokens(),
+    }
 
 
 def test_interrupted_write_leaves_no_directory(tokenizer_dir, tmp_path, monkeypatch):

@@ -36,8 +36,11 @@ def convert_checkpoint(layout: str, src: Path, out: Path) -> Path:
     source = read_source(layout, src)
     weights, ignored = encoder_weights(source)
     tokenizer = erniem_tokenizer(source.sentencepiece_file, source.vocab_file)
-    config = XLMRobertaConfig(**xlmr_config_values(weights, source), ernie_m_languages=[],
-                              ernie_m_converted_from={"layout": layout, "file": source.weights_path.name})
+    config = XLMRobertaConfig(
+        **xlmr_config_values(weights, source),
+        ernie_m_languages=[],
+        ernie_m_converted_from={"layout": layout, "file": source.weights_path.name},
+    )
     if len(tokenizer) != config.vocab_size:
         raise ErnieMError(
             f"{source.vocab_file}: {len(tokenizer)} tokens, but the word embeddings of {source.weights_path.name} "

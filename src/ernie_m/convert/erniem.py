@@ -9,7 +9,8 @@ positions counted from 2, a tanh pooler over the first token. What differs, and 
                                                          -> encoder.layer.N.attention.self.query / key / value
                encoder.layers.N.self_attn.out_proj       -> encoder.layer.N.attention.output.dense
                encoder.layers.N.norm1                    -> encoder.layer.N.attention.output.LayerNorm
-               encoder.layers.N.linear1 / linear2 / norm2 -> encoder.layer.N.intermediate.dense / output.dense / output.LayerNorm
+               encoder.layers.N.linear1                  -> encoder.layer.N.intermediate.dense
+               encoder.layers.N.linear2 / norm2          -> encoder.layer.N.output.dense / output.LayerNorm
                pooler.dense                              -> pooler.dense
     layout     Paddle's Linear stores (in, out): every Linear weight is transposed, by name (the
                square ones would pass a shape check untransposed)
@@ -54,8 +55,14 @@ LAYER = {
     "linear2": "output.dense",
     "norm2": "output.LayerNorm",
 }
-LINEAR = {"self_attn.self_attn.q_proj", "self_attn.self_attn.k_proj", "self_attn.self_attn.v_proj",
-          "self_attn.out_proj", "linear1", "linear2"}
+LINEAR = {
+    "self_attn.self_attn.q_proj",
+    "self_attn.self_attn.k_proj",
+    "self_attn.self_attn.v_proj",
+    "self_attn.out_proj",
+    "linear1",
+    "linear2",
+}
 POOLER = "pooler.dense"
 HEAD_DIM = 64
 LAYER_NORM_EPS = 1e-5
@@ -82,10 +89,14 @@ def xlmr_config_values(weights: dict[str, np.ndarray], source: Source) -> dict:
     vocab_size, hidden = weights["embeddings.word_embeddings.weight"].shape
     heads = source.config.get("num_attention_heads") or _default_heads(hidden, source)
     if hidden % heads:
-        raise ErnieMError(f"{source.weights_path}: hidden size {hidden} is not a multiple of num_attention_heads {heads}")
+        raise ErnieMError(
+            f"{source.weights_path}: hidden size {hidden} is not a multiple of num_attention_heads {heads}"
+        )
     position = source.config.get("position_embedding_type", "absolute")
     if position != "absolute":
-        raise ErnieMError(f"{source.weights_path}: position_embedding_type {position!r}; only ERNIE-M's absolute positions convert")
+        raise ErnieMError(
+            f"{source.weights_path}: position_embedding_type {position!r}; only ERNIE-M's absolute positions convert"
+        )
     return dict(
         vocab_size=vocab_size,
         hidden_size=hidden,
@@ -126,7 +137,9 @@ def _without_prefix(source: Source) -> tuple[dict[str, np.ndarray], list[str]]:
         else:
             left_out.append(name)
     if "embeddings.word_embeddings.weight" not in encoder:
-        raise ErnieMError(f"{source.weights_path}: not an ERNIE-M checkpoint in the {source.layout} layout: {_layout_hint(source)}")
+        raise ErnieMError(
+            f"{source.weights_path}: not an ERNIE-M checkpoint in the {source.layout} layout: {_layout_hint(source)}"
+        )
     return encoder, sorted(left_out)
 
 
@@ -142,10 +155,15 @@ def _check_naming(weights: dict, source: Source) -> None:
 def _layout_hint(source: Source) -> str:
     names = sorted(source.weights)
     if "word_embedding" in names:
-        return ("this is the static-graph release of PaddlePaddle/ERNIE (word_embedding, encoder_layer_N_...); "
-                "load it in PaddleNLP's ErnieMModel and save_pretrained it first")
+        return (
+            "this is the static-graph release of PaddlePaddle/ERNIE (word_embedding, encoder_layer_N_...); "
+            "load it in PaddleNLP's ErnieMModel and save_pretrained it first"
+        )
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    return f"expected keys such as embeddings.word_embeddings.weight, encoder.layers.0.self_attn.out_proj.weight (optionally under {PREFIX}); found {len(names)} keys: {shown}"
+    return (
+        "expected keys such as embeddings.word_embeddings.weight, encoder.layers.0.self_attn.out_proj.weight "
+        f"(optionally under {PREFIX}); found {len(names)} keys: {shown}"
+    )
 
 
 def _hf_name(paddle_name: str) -> str:
@@ -168,12 +186,16 @@ def _layer_count(weights: dict) -> int:
 
 def _default_heads(hidden: int, source: Source) -> int:
     if hidden % HEAD_DIM:
-        raise ErnieMError(f"{source.weights_path}: no num_attention_heads in a config and hidden size {hidden} is not a multiple of {HEAD_DIM}: add the checkpoint's config file")
+        raise ErnieMError(
+            f"{source.weights_path}: no num_attention_heads in a config and hidden size {hidden} is not a multiple of "
+            f"{HEAD_DIM}: add the checkpoint's config file"
+        )
     return hidden // HEAD_DIM
 
 
 def _expected_shapes(weights: dict[str, np.ndarray], source: Source) -> dict[str, tuple]:
-    """Every encoder weight the source layout must have, with its shape in the file (sizes from the embeddings and layer 0)."""
+    """Every encoder weight the source layout must have, with its shape in the file (sizes from the embeddings and
+    layer 0)."""
     vocab_size, hidden = weights["embeddings.word_embeddings.weight"].shape
     positions = weights.get("embeddings.position_embeddings.weight", np.empty((0, hidden))).shape[0]
     linear1 = weights.get("encoder.layers.0.linear1.weight")
@@ -181,7 +203,11 @@ def _expected_shapes(weights: dict[str, np.ndarray], source: Source) -> dict[str
         raise ErnieMError(f"{source.weights_path}: no encoder.layers.0.linear1.weight: not an ERNIE-M encoder")
     paddle = source.layout == "paddle"
     ffn = linear1.shape[1] if paddle else linear1.shape[0]
-    matrix = {"linear1": (hidden, ffn), "linear2": (ffn, hidden)} if paddle else {"linear1": (ffn, hidden), "linear2": (hidden, ffn)}
+    matrix = (
+        {"linear1": (hidden, ffn), "linear2": (ffn, hidden)}
+        if paddle
+        else {"linear1": (ffn, hidden), "linear2": (hidden, ffn)}
+    )
     bias = {"linear1": (ffn,)}
     expected = {
         "embeddings.word_embeddings.weight": (vocab_size, hidden),
@@ -193,24 +219,32 @@ def _expected_shapes(weights: dict[str, np.ndarray], source: Source) -> dict[str
         expected.update({f"{POOLER}.weight": (hidden, hidden), f"{POOLER}.bias": (hidden,)})
     for layer in range(max(_layer_count(weights), 1)):
         for part in LAYER:
-            expected[f"encoder.layers.{layer}.{part}.weight"] = matrix.get(part, (hidden, hidden) if part in LINEAR else (hidden,))
+            expected[f"encoder.layers.{layer}.{part}.weight"] = matrix.get(
+                part, (hidden, hidden) if part in LINEAR else (hidden,)
+            )
             expected[f"encoder.layers.{layer}.{part}.bias"] = bias.get(part, (hidden,))
     return expected
 
 
 def _check(weights: dict[str, np.ndarray], expected: dict[str, tuple], source: Source) -> None:
-    """Missing, unexpected and misshapen weights (shapes as in the file), all listed in one error, named as the file names them."""
+    """Missing, unexpected and misshapen weights (shapes as in the file), all listed in one error, named as the file
+    names them."""
     shown = _paddle_name if source.layout == "paddle" else str
     problems = []
     missing = [shown(name) for name in expected if name not in weights]
     unexpected = [shown(name) for name in weights if name not in expected]
-    misshapen = [f"{shown(name)} {weights[name].shape} (expected {shape})" for name, shape in expected.items()
-                 if name in weights and weights[name].shape != shape]
+    misshapen = [
+        f"{shown(name)} {weights[name].shape} (expected {shape})"
+        for name, shape in expected.items()
+        if name in weights and weights[name].shape != shape
+    ]
     for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen)):
         if items:
             problems.append(f"{label}: {', '.join(items[:6])}{f' and {len(items) - 6} more' if len(items) > 6 else ''}")
     if problems:
-        raise ErnieMError(f"{source.weights_path}: does not match the ERNIE-M {source.layout} layout; " + "; ".join(problems))
+        raise ErnieMError(
+            f"{source.weights_path}: does not match the ERNIE-M {source.layout} layout; " + "; ".join(problems)
+        )
 
 
 def _paddle_name(hf_name: str) -> str:

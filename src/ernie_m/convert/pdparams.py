@@ -18,7 +18,8 @@ from ernie_m.errors import ErnieMError, first_line
 
 STRUCTURED_NAMES = "StructuredToParameterName@@"
 SPLIT_ARRAYS = "UnpackBigParamInfor@@"
-# The globals that pickled numpy arrays, scalars and ordered dicts need (numpy 1 and numpy 2 spell the module differently).
+# The globals that pickled numpy arrays, scalars and ordered dicts need
+# (numpy 1 and numpy 2 spell the module differently).
 ALLOWED_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -36,7 +37,9 @@ class _ArraysOnly(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which is neither an array nor a plain container")
+            raise pickle.UnpicklingError(
+                f"it asks for {module}.{name}, which is neither an array nor a plain container"
+            )
         return super().find_class(module, name)
 
 
@@ -49,7 +52,9 @@ def read_pdparams(path: Path) -> dict[str, np.ndarray]:
         with open(path, "rb") as stream:
             state = _ArraysOnly(stream).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
-        raise ErnieMError(f"{path}: refused or unreadable as a PaddlePaddle state dict ({first_line(error)}); nothing in it was run") from None
+        raise ErnieMError(
+            f"{path}: refused or unreadable as a PaddlePaddle state dict ({first_line(error)}); nothing in it was run"
+        ) from None
     if not isinstance(state, dict):
         raise ErnieMError(f"{path}: expected a dict of parameter name -> array, found {type(state).__name__}")
     state = dict(state)

@@ -54,7 +54,9 @@ def read_source(layout: str, src: Path) -> Source:
         weights_path, config = _paddle_weights(src), _paddle_config(folder)
     else:
         if src.is_file():
-            raise ErnieMError(f"{src}: --from hf-erniem takes the model directory (config.json and weights), not a file")
+            raise ErnieMError(
+                f"{src}: --from hf-erniem takes the model directory (config.json and weights), not a file"
+            )
         config, weights_path = _hf_config(folder), _hf_weights(folder)
     weights = {name: _float32(name, array, weights_path) for name, array in read_weights(weights_path).items()}
     return Source(layout, weights_path, weights, config, *_tokenizer_files(folder))
@@ -73,15 +75,20 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ErnieMError(f"{path}: weights file missing")
     if path.suffix == ".pdparams":
-        return {name: _from_bfloat16_bits(array) if array.dtype == np.uint16 else array for name, array in read_pdparams(path).items()}
+        return {
+            name: _from_bfloat16_bits(array) if array.dtype == np.uint16 else array
+            for name, array in read_pdparams(path).items()
+        }
     try:
         if path.suffix == ".safetensors":
             state = safetensors.torch.load_file(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)  # builds tensors and containers only
     except pickle.UnpicklingError:  # torch's own message advises weights_only=False: never, for a file not trusted
-        raise ErnieMError(f"{path}: refused: it holds Python objects beside tensors, which could run code when "
-                          "loaded; ernie-m reads tensors only (save the weights as safetensors where you trust the file)") from None
+        raise ErnieMError(
+            f"{path}: refused: it holds Python objects beside tensors, which could run code when "
+            "loaded; ernie-m reads tensors only (save the weights as safetensors where you trust the file)"
+        ) from None
     except Exception as error:  # torch and safetensors raise many types for a bad file; all mean "unreadable"
         raise ErnieMError(f"{path}: cannot read the weights ({first_line(error)})") from None
     return {name: (tensor.float() if tensor.is_floating_point() else tensor).numpy() for name, tensor in state.items()}
@@ -165,7 +172,11 @@ def _tokenizer_files(folder: Path) -> tuple[Path, Path]:
 def _one_of(folder: Path, name: str) -> Path:
     if (folder / name).is_file():
         return folder / name
-    return _single(folder, f"*.{name}", f"no {name} (ERNIE-M's tokenizer needs sentencepiece.bpe.model and vocab.txt beside the weights)")
+    return _single(
+        folder,
+        f"*.{name}",
+        f"no {name} (ERNIE-M's tokenizer needs sentencepiece.bpe.model and vocab.txt beside the weights)",
+    )
 
 
 def _single(folder: Path, pattern: str, when_none: str) -> Path:
@@ -174,7 +185,9 @@ def _single(folder: Path, pattern: str, when_none: str) -> Path:
     if len(found) == 1:
         return found[0]
     if found:
-        raise ErnieMError(f"{folder}: several {pattern} files ({', '.join(p.name for p in found)}); keep only the one to convert")
+        raise ErnieMError(
+            f"{folder}: several {pattern} files ({', '.join(p.name for p in found)}); keep only the one to convert"
+        )
     raise ErnieMError(f"{folder}: {when_none}")
 
 

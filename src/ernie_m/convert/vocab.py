@@ -63,7 +63,10 @@ def erniem_tokenizer(sentencepiece_file: Path, vocab_file: Path):
     return XLMRobertaTokenizer(
         vocab=[(token, scores.get(token, 0.0)) for token in tokens],
         _spm_precompiled_charsmap=model.normalizer_spec.precompiled_charsmap or None,
-        bos_token="[CLS]", eos_token="[SEP]", mask_token=MASK, **SPECIALS,
+        bos_token="[CLS]",
+        eos_token="[SEP]",
+        mask_token=MASK,
+        **SPECIALS,
     )
 
 

@@ -72,9 +72,13 @@ def build_corpus(options: BuildOptions, out_dir: Path) -> dict:
     _count(splits, stats)
     manifest = {
         "format_version": FORMAT_VERSION,
-        "options": {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
-                    for k, v in asdict(options).items()},
-        "languages": {lang: {**asdict(s), "read": dict(s.read), "removed": dict(s.removed)} for lang, s in sorted(stats.items())},
+        "options": {
+            k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
+            for k, v in asdict(options).items()
+        },
+        "languages": {
+            lang: {**asdict(s), "read": dict(s.read), "removed": dict(s.removed)} for lang, s in sorted(stats.items())
+        },
     }
     _write(out_dir, splits, manifest)
     return manifest
@@ -88,7 +92,10 @@ def open_corpus(path: Path, on_error: str = "fail") -> TextCorpus:
         return read_corpus_dir(path, on_error)
     version = json.loads(manifest.read_text(encoding="utf-8")).get("format_version")
     if version != FORMAT_VERSION:
-        raise ErnieMError(f"{path}: corpus format {version}, this version reads {FORMAT_VERSION}; rebuild it with `ernie-m corpus build`")
+        raise ErnieMError(
+            f"{path}: corpus format {version}, this version reads {FORMAT_VERSION}; rebuild it with `ernie-m corpus "
+            "build`"
+        )
     return read_corpus_dir(path / "train", on_error)
 
 
@@ -152,7 +159,7 @@ def _debian_pairs(options: BuildOptions) -> dict[tuple[str, str], list[tuple[str
         log.warning("skipping Debian packages: %s", error)
         return {}
     english, *others = packages
-    return debian.libreoffice_help_pairs(roots[english], dict(zip(wanted, (roots[p] for p in others))))
+    return debian.libreoffice_help_pairs(roots[english], dict(zip(wanted, (roots[p] for p in others), strict=True)))
 
 
 def _english_first(key: tuple[str, str], pairs: list[tuple[str, str]]):
@@ -199,7 +206,9 @@ def _hold_out(corpus: TextCorpus, options: BuildOptions, stats) -> dict[str, Tex
         dev, test = _split_sizes(len(pairs), options)
         rng = np.random.default_rng([options.seed, *map(ord, "-".join(key))])
         order = rng.permutation(len(pairs))
-        reused = [i for i in order if any(_key(side) in held.get(lang, ()) for side, lang in zip(pairs[i], key))]
+        reused = [
+            i for i in order if any(_key(side) in held.get(lang, ()) for side, lang in zip(pairs[i], key, strict=True))
+        ]
         reused_rows = set(reused)
         fresh = [i for i in order if i not in reused_rows]
         chosen = rng.permutation((reused + fresh)[: dev + test])
@@ -207,10 +216,14 @@ def _hold_out(corpus: TextCorpus, options: BuildOptions, stats) -> dict[str, Tex
             if len(rows):
                 splits[name].pairs[key] = [pairs[i] for i in sorted(rows)]
         for i in chosen:
-            for side, lang in zip(pairs[i], key):
+            for side, lang in zip(pairs[i], key, strict=True):
                 held.setdefault(lang, set()).add(_key(side))
     for key, pairs in sorted(corpus.pairs.items()):
-        kept = [pair for pair in pairs if not any(_key(side) in held.get(lang, ()) for side, lang in zip(pair, key))]
+        kept = [
+            pair
+            for pair in pairs
+            if not any(_key(side) in held.get(lang, ()) for side, lang in zip(pair, key, strict=True))
+        ]
         _stats(stats, _non_english(key)).removed["held_out_overlap"] += len(pairs) - len(kept)
         if kept:
             splits["train"].pairs[key] = kept
@@ -237,7 +250,9 @@ def _monolingual_only(train: TextCorpus, languages: tuple[str, ...], stats) -> T
     English sides go too, so that no translation of those sentences is ever seen in training."""
     unknown = sorted(set(languages) - set(train.languages()))
     if unknown:
-        raise ErnieMError(f"--mono-only: {', '.join(unknown)} not in the corpus (languages: {', '.join(train.languages())})")
+        raise ErnieMError(
+            f"--mono-only: {', '.join(unknown)} not in the corpus (languages: {', '.join(train.languages())})"
+        )
     pairs, mono = {}, {lang: list(lines) for lang, lines in train.mono.items()}
     for key, found in train.pairs.items():
         only = [lang for lang in key if lang in languages]
@@ -283,7 +298,9 @@ def _write(out_dir: Path, splits: dict[str, TextCorpus], manifest: dict) -> None
                     _write_lines(directory / f"{a}-{b}.{lang}", (pair[side] for pair in pairs))
             for lang, lines in corpus.mono.items():
                 _write_lines(directory / f"{lang}.txt", lines)
-        (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (partial / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 def _write_lines(path: Path, lines) -> None:

@@ -68,7 +68,10 @@ def read_catalog_pairs(
         raise ErnieMError(f"{locale_dir}: no translation catalogs there; {catalog_help(named or [ALL_LANGUAGES])}")
     locales = _locales_by_language(locale_dir)
     wanted = _wanted(languages, locales)
-    results = {lang: _language_pairs(lang, locales.get(lang, []), config) for lang in tqdm(wanted, desc="catalogs", unit="language", disable=None)}
+    results = {
+        lang: _language_pairs(lang, locales.get(lang, []), config)
+        for lang in tqdm(wanted, desc="catalogs", unit="language", disable=None)
+    }
     empty = [lang for lang in named if not results[lang][0]]
     if empty:
         raise ErnieMError(f"{locale_dir}: no usable catalog pairs for {', '.join(empty)}; {catalog_help(empty)}")
@@ -80,9 +83,15 @@ def read_catalog_pairs(
 
 
 def catalog_files(languages: list[str], locale_dir: Path = DEFAULT_LOCALE_DIR) -> list[Path]:
-    """The compiled catalogs that `read_catalog_pairs(languages)` reads, sorted: what a cache of its output depends on."""
+    """The compiled catalogs that `read_catalog_pairs(languages)` reads, sorted: what a cache of its output depends
+    on."""
     locales = _locales_by_language(Path(locale_dir)) if Path(locale_dir).is_dir() else {}
-    return sorted(file for lang in _wanted(languages, locales) for locale in locales.get(lang, []) for file in locale.glob("LC_MESSAGES/*.mo"))
+    return sorted(
+        file
+        for lang in _wanted(languages, locales)
+        for locale in locales.get(lang, [])
+        for file in locale.glob("LC_MESSAGES/*.mo")
+    )
 
 
 def _named(languages: list[str]) -> list[str]:

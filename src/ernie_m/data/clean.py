@@ -283,7 +283,9 @@ def _script_code(code: int) -> str | None:
 # Measuring a text reduces it to one character per letter, a private-use code point naming the
 # letter's script, so that `str.translate` and `str.count` do the per-character work.
 _KNOWN_SCRIPTS = sorted(
-    {script for scripts in EXPECTED_SCRIPTS.values() for script in scripts} | _UNSPACED_SCRIPTS | set(_CHARACTER_WEIGHTS)
+    {script for scripts in EXPECTED_SCRIPTS.values() for script in scripts}
+    | _UNSPACED_SCRIPTS
+    | set(_CHARACTER_WEIGHTS)
 )
 _SCRIPT_CODE = {script: chr(0xE000 + index) for index, script in enumerate(_KNOWN_SCRIPTS)}
 _OTHER_SCRIPT = chr(0xE000 + len(_KNOWN_SCRIPTS))

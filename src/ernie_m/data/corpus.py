@@ -71,7 +71,10 @@ def read_corpus_dir(path: Path, on_error: str = "fail", skipped: Counter | None 
     """
     path = Path(path)
     if not path.is_dir():
-        raise ErnieMError(f"{path}: " + ("is a file; a corpus is a directory of files" if path.exists() else "corpus directory does not exist"))
+        raise ErnieMError(
+            f"{path}: "
+            + ("is a file; a corpus is a directory of files" if path.exists() else "corpus directory does not exist")
+        )
     reader = _LineReader(on_error, skipped if skipped is not None else Counter())
     mono_files, parallel_files, tsv_files = _find_corpus_files(path)
     if not mono_files and not parallel_files and not tsv_files:
@@ -155,11 +158,15 @@ class _LineReader:
                 except UnicodeDecodeError:
                     lines.append(self._bad(file, number, "not_utf8", "is not valid UTF-8"))
                     continue
-                lines.append(self._bad(file, number, "not_utf8", "holds a NUL byte (binary data)") if "\0" in line else line)
+                lines.append(
+                    self._bad(file, number, "not_utf8", "holds a NUL byte (binary data)") if "\0" in line else line
+                )
         bad = lines.count(None)
         if bad and bad * 2 >= len(lines):
-            raise ErnieMError(f"{file}: {bad} of its {len(lines)} lines are not UTF-8 text; is it a text file? "
-                              "(--on-error skip drops single bad lines, not whole files)")
+            raise ErnieMError(
+                f"{file}: {bad} of its {len(lines)} lines are not UTF-8 text; is it a text file? "
+                "(--on-error skip drops single bad lines, not whole files)"
+            )
         if lines and lines[0]:
             lines[0] = lines[0].removeprefix("\ufeff").strip()  # editors on Windows start files with a BOM
         return lines
@@ -169,9 +176,10 @@ class _LineReader:
         lines_a, lines_b = self.lines(file_a), self.lines(file_b)
         if len(lines_a) != len(lines_b):
             raise ErnieMError(
-                f"{file_a} has {len(lines_a)} lines but {file_b} has {len(lines_b)}; parallel files must be line-aligned"
+                f"{file_a} has {len(lines_a)} lines but {file_b} has {len(lines_b)}; parallel files must be "
+                "line-aligned"
             )
-        return [(a, b) for a, b in zip(lines_a, lines_b) if a and b]
+        return [(a, b) for a, b in zip(lines_a, lines_b, strict=True) if a and b]
 
     def tsv(self, file: Path) -> list[tuple[str, str]]:
         pairs = []
@@ -187,5 +195,7 @@ class _LineReader:
 
     def _bad(self, file: Path, number: int, rule: str, problem: str) -> None:
         if self.on_error != "skip":
-            raise ErnieMError(f"{file}: line {number} {problem} (`ernie-m corpus build --on-error skip` drops such lines)")
+            raise ErnieMError(
+                f"{file}: line {number} {problem} (`ernie-m corpus build --on-error skip` drops such lines)"
+            )
         self.skipped[rule] += 1

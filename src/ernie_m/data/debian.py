@@ -122,7 +122,9 @@ def _last_error_line(stderr: str) -> str:
     return (errors or lines or ["no message"])[-1]
 
 
-def libreoffice_help_pairs(english_root: Path, other_roots: dict[str, Path]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def libreoffice_help_pairs(
+    english_root: Path, other_roots: dict[str, Path]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """`("en", lang)` -> (English, translation) paragraphs aligned by (file, element id); files sorted, document order.
 
     Roots are unpacked help packages (`fetch_packages`); languages are normalised (`zh_CN` -> `zh`).

@@ -132,7 +132,11 @@ def _encode_in_workers(
     groups: list[tuple[str, list[str]]], tokenizer_dir: Path, max_tokens: int, workers: int, bar: tqdm
 ) -> list[TokenArrays]:
     """The truncated ids of each group's sentences, tokenised chunk by chunk in a pool of processes."""
-    chunks = [(index, texts[start : start + CHUNK]) for index, (_, texts) in enumerate(groups) for start in range(0, len(texts), CHUNK)]
+    chunks = [
+        (index, texts[start : start + CHUNK])
+        for index, (_, texts) in enumerate(groups)
+        for start in range(0, len(texts), CHUNK)
+    ]
     tasks = [(str(tokenizer_dir), max_tokens, texts) for _, texts in chunks]
     if workers == 1:  # in this process: no start-up cost, and the tokenizer's own threads still use every core
         tokenizer = load_tokenizer(tokenizer_dir)
@@ -144,10 +148,12 @@ def _encode_in_workers(
         return _collect(groups, chunks, pool.map(_encode_chunk, tasks), bar)
 
 
-def _collect(groups: list[tuple[str, list[str]]], chunks: list[tuple[int, list[str]]], results, bar: tqdm) -> list[TokenArrays]:
+def _collect(
+    groups: list[tuple[str, list[str]]], chunks: list[tuple[int, list[str]]], results, bar: tqdm
+) -> list[TokenArrays]:
     """Each group's arrays, from the per-chunk results in chunk order."""
     parts: list[list[TokenArrays]] = [[] for _ in groups]
-    for (index, _), arrays in zip(chunks, results):
+    for (index, _), arrays in zip(chunks, results, strict=True):
         bar.set_postfix_str(groups[index][0])
         bar.update(len(arrays))
         parts[index].append(arrays)
@@ -190,7 +196,13 @@ def _write_arrays(tokenized: TokenizedCorpus, directory: Path) -> dict:
     """Save every `TokenArrays`; return the manifest's "mono" and "pairs" entries."""
     mono = {lang: _save_arrays(directory, f"mono.{lang}", arrays) for lang, arrays in tokenized.mono.items()}
     pairs = [
-        {"languages": [a, b], "sides": [_save_arrays(directory, f"pairs.{a}-{b}.{lang}", arrays) for lang, arrays in zip((a, b), sides)]}
+        {
+            "languages": [a, b],
+            "sides": [
+                _save_arrays(directory, f"pairs.{a}-{b}.{lang}", arrays)
+                for lang, arrays in zip((a, b), sides, strict=True)
+            ],
+        }
         for (a, b), sides in tokenized.pairs.items()
     ]
     return {"mono": mono, "pairs": pairs}
@@ -213,7 +225,9 @@ def _read_manifest(path: Path) -> dict:
         raise ErnieMError(f"{path}: {MANIFEST} is not valid JSON; rebuild the shards") from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
-        raise ErnieMError(f"{path}: shards of format version {version}, but this ernie_m reads version {FORMAT_VERSION}; rebuild them")
+        raise ErnieMError(
+            f"{path}: shards of format version {version}, but this ernie_m reads version {FORMAT_VERSION}; rebuild them"
+        )
     return manifest
 
 
@@ -223,7 +237,12 @@ def _load_arrays(path: Path, entry: dict) -> TokenArrays:
     try:
         ids = np.load(path / f"{name}.ids.npy", mmap_mode="r")
         offsets = np.load(path / f"{name}.offsets.npy", mmap_mode="r")
-        if (ids.dtype, offsets.dtype, len(ids), len(offsets)) != (np.int32, np.int64, entry["tokens"], entry["sequences"] + 1):
+        if (ids.dtype, offsets.dtype, len(ids), len(offsets)) != (
+            np.int32,
+            np.int64,
+            entry["tokens"],
+            entry["sequences"] + 1,
+        ):
             raise ValueError("sizes or types differ from the manifest")
         # Plain-ndarray views of the maps: the same pages, but slicing a np.memmap costs the loader 5-10% more,
         # and the sequences reach the objectives as the same type that `tokenize_corpus` gives them.

@@ -11,15 +11,17 @@ def stats_rows(manifest: dict) -> list[dict]:
     """One row per language: pairs per split, monolingual lines, words, and removals per rule."""
     rows = []
     for lang, entry in manifest["languages"].items():
-        rows.append({
-            "language": lang,
-            **{f"{split} pairs": n for split, n in entry["pairs"].items()},
-            "mono lines": entry["mono"],
-            "words": entry["words"],
-            "removed": sum(entry["removed"].values()),
-            **entry["read"],
-            **{f"removed: {rule}": n for rule, n in sorted(entry["removed"].items())},
-        })
+        rows.append(
+            {
+                "language": lang,
+                **{f"{split} pairs": n for split, n in entry["pairs"].items()},
+                "mono lines": entry["mono"],
+                "words": entry["words"],
+                "removed": sum(entry["removed"].values()),
+                **entry["read"],
+                **{f"removed: {rule}": n for rule, n in sorted(entry["removed"].items())},
+            }
+        )
     return rows
 
 

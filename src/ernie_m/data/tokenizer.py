@@ -134,4 +134,3 @@ def _save_hf_tokenizer(directory: Path) -> None:
     # XLMRobertaTokenizer(vocab_file=...) ignores the file; from_pretrained on the directory converts it.
     tokenizer = XLMRobertaTokenizer.from_pretrained(directory)
     tokenizer.save_pretrained(directory)
-

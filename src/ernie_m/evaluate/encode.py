@@ -118,9 +118,11 @@ def encode(
     device = next(model.parameters()).device
     out = np.empty((len(ids), config.hidden_size), dtype=np.float32)
     pending: list[tuple[np.ndarray, torch.Tensor]] = []  # (rows, pooled on the device), fetched together
-    with torch.inference_mode(), _up_to_layer(model, layer), tqdm(
-        total=len(ids), desc="encode", unit="sent", disable=not progress
-    ) as bar:
+    with (
+        torch.inference_mode(),
+        _up_to_layer(model, layer),
+        tqdm(total=len(ids), desc="encode", unit="sent", disable=not progress) as bar,
+    ):
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             input_ids, mask = _pad([ids[i] for i in chosen], tokenizer.pad_token_id, device)
@@ -208,7 +210,8 @@ def _check_vocabulary(model: nn.Module, tokenizer, model_dir: Path) -> None:
     """Ids the embedding table lacks would crash mid-run (on CUDA, as an opaque device assert)."""
     if len(tokenizer) > model.config.vocab_size:
         raise ErnieMError(
-            f"{model_dir}: the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size} embeddings"
+            f"{model_dir}: the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size} "
+            "embeddings"
         )
     if tokenizer.pad_token_id is None:
         raise ErnieMError(f"{model_dir}: the tokenizer has no padding token")
@@ -222,12 +225,16 @@ def _encoder_of(model: nn.Module) -> nn.Module:
     return encoder
 
 
-def export_sentence_transformer(model_dir: Path, out_dir: Path, layer: int | None = None, max_length: int = 512) -> Path:
+def export_sentence_transformer(
+    model_dir: Path, out_dir: Path, layer: int | None = None, max_length: int = 512
+) -> Path:
     """`model_dir` as a sentence-transformers model that gives `encode`'s vectors: the encoder cut after
     `layer` (its last hidden state is then that layer's), mean pooling over the real tokens. Needs the
     optional sentence-transformers package, which writes the format itself."""
     if importlib.util.find_spec("sentence_transformers") is None:
-        raise ErnieMError("the sentence-transformers package is not installed (pip install 'ernie-m[sentence-transformers]')")
+        raise ErnieMError(
+            "the sentence-transformers package is not installed (pip install 'ernie-m[sentence-transformers]')"
+        )
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
@@ -241,5 +248,7 @@ def export_sentence_transformer(model_dir: Path, out_dir: Path, layer: int | Non
         tokenizer.save_pretrained(scratch)
         encoder = Transformer(scratch, max_seq_length=min(max_length, model.config.max_position_embeddings - 2))
         with staged_directory(Path(out_dir)) as staging:
-            SentenceTransformer(modules=[encoder, Pooling(model.config.hidden_size, pooling_mode="mean")], device="cpu").save(str(staging))
+            SentenceTransformer(
+                modules=[encoder, Pooling(model.config.hidden_size, pooling_mode="mean")], device="cpu"
+            ).save(str(staging))
     return Path(out_dir)

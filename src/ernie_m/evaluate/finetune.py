@@ -42,7 +42,10 @@ class FinetuneConfig:
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: at least 1"),
             (math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr}: a positive finite number"),
             (0 < self.layer_decay <= 1, f"--layer-decay {self.layer_decay}: in (0, 1]"),
-            (0 <= self.warmup_ratio < 1 and 0 <= self.weight_decay < math.inf, "warm-up ratio in [0, 1), weight decay >= 0"),
+            (
+                0 <= self.warmup_ratio < 1 and 0 <= self.weight_decay < math.inf,
+                "warm-up ratio in [0, 1), weight decay >= 0",
+            ),
             (self.max_length >= 8, f"--max-length {self.max_length}: at least 8 tokens"),
             (self.seed >= 0, f"--seed {self.seed}: at least 0"),
         ]
@@ -71,7 +74,10 @@ def layerwise_optimizer(model: torch.nn.Module, config: FinetuneConfig) -> torch
         decay = 0.0 if param.ndim < 2 else config.weight_decay  # biases and LayerNorm weights are 1-D
         groups.setdefault((scale, decay), []).append(param)
     return torch.optim.AdamW(
-        [{"params": params, "lr": config.lr * scale, "weight_decay": decay} for (scale, decay), params in groups.items()],
+        [
+            {"params": params, "lr": config.lr * scale, "weight_decay": decay}
+            for (scale, decay), params in groups.items()
+        ],
         lr=config.lr,
     )
 
@@ -115,7 +121,9 @@ def finetune(
     state = {"epoch": 0, "scores": [], "best": -math.inf, "best_model": None}
     if checkpoint is not None and checkpoint.is_file():
         state = _restore(checkpoint, model, optimizer, scheduler, device)
-    bar = tqdm(total=steps, initial=state["epoch"] * steps_per_epoch, desc="fine-tune", unit="step", disable=not progress)
+    bar = tqdm(
+        total=steps, initial=state["epoch"] * steps_per_epoch, desc="fine-tune", unit="step", disable=not progress
+    )
     for epoch in range(state["epoch"], config.epochs):
         model.train()
         torch.manual_seed(config.seed * 1_000 + epoch)  # dropout: epoch e draws the same masks, resumed or not
@@ -143,7 +151,12 @@ def finetune(
 
 def _save(path: Path, state: dict, model, optimizer, scheduler) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    everything = {**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    everything = {
+        **state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+    }
     write_atomically(path, lambda partial: torch.save(everything, partial))
 
 
@@ -156,7 +169,9 @@ def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
 
 
 @torch.inference_mode()
-def model_outputs(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, read, per_token: bool) -> list[tuple[np.ndarray, ...]]:
+def model_outputs(
+    model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, read, per_token: bool
+) -> list[tuple[np.ndarray, ...]]:
     """For every feature, in order, the arrays `read(model output)` picks (each (B, ...)); with
     `per_token` their sequence axis is cut to the feature's length (padding removed)."""
     model.eval()
@@ -165,25 +180,36 @@ def model_outputs(model: torch.nn.Module, features: list[dict], batch_size: int,
     for batch in batches(features, batch_size, pad_id, range(len(features))):
         batch.pop("labels", None)
         with autocast(device):
-            arrays = [tensor.float().cpu().numpy() for tensor in read(model(**{k: v.to(device) for k, v in batch.items()}))]
+            arrays = [
+                tensor.float().cpu().numpy() for tensor in read(model(**{k: v.to(device) for k, v in batch.items()}))
+            ]
         lengths = batch["attention_mask"].sum(dim=1).tolist()
-        outputs.extend(tuple(array[i, :n] if per_token else array[i] for array in arrays) for i, n in enumerate(lengths))
+        outputs.extend(
+            tuple(array[i, :n] if per_token else array[i] for array in arrays) for i, n in enumerate(lengths)
+        )
     return outputs
 
 
-def logits_of(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, per_token: bool = False) -> list[np.ndarray]:
+def logits_of(
+    model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int, per_token: bool = False
+) -> list[np.ndarray]:
     """The model's logits for every feature, in order: (C,) each, or (length, C) `per_token`."""
-    return [logits for (logits,) in model_outputs(model, features, batch_size, pad_id, lambda output: (output.logits,), per_token)]
+    return [
+        logits
+        for (logits,) in model_outputs(model, features, batch_size, pad_id, lambda output: (output.logits,), per_token)
+    ]
 
 
 # --- sentence-pair classification (XNLI, PAWS-X) ------------------------------------------------
 
 
 def pair_features(tokenizer, examples: Sequence[SentencePair], max_length: int) -> list[dict]:
-    encoded = tokenizer([e.text_a for e in examples], [e.text_b for e in examples], truncation=True, max_length=max_length)
+    encoded = tokenizer(
+        [e.text_a for e in examples], [e.text_b for e in examples], truncation=True, max_length=max_length
+    )
     return [
         {"input_ids": ids, "attention_mask": mask, "labels": e.label}
-        for ids, mask, e in zip(encoded["input_ids"], encoded["attention_mask"], examples)
+        for ids, mask, e in zip(encoded["input_ids"], encoded["attention_mask"], examples, strict=True)
     ]
 
 
@@ -198,7 +224,9 @@ def tagged_features(
     tokenizer, sentences: Sequence[TaggedSentence], tag_ids: dict[str, int], max_length: int
 ) -> tuple[list[dict], list[list[int | None]]]:
     """Features with labels on first sub-tokens, and each feature's word index per position."""
-    encoded = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length)
+    encoded = tokenizer(
+        [list(s.tokens) for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length
+    )
     features, word_ids = [], []
     for index, sentence in enumerate(sentences):
         words = encoded.word_ids(index)
@@ -207,17 +235,31 @@ def tagged_features(
             first = word is not None and word not in seen
             labels.append(tag_ids[sentence.tags[word]] if first else IGNORE)
             seen.add(word)
-        features.append({"input_ids": encoded["input_ids"][index], "attention_mask": encoded["attention_mask"][index], "labels": labels})
+        features.append(
+            {
+                "input_ids": encoded["input_ids"][index],
+                "attention_mask": encoded["attention_mask"][index],
+                "labels": labels,
+            }
+        )
         word_ids.append(words)
     return features, word_ids
 
 
 def predict_tags(
-    model, features: list[dict], word_ids: list[list[int | None]], tags: Sequence[str], lengths: Sequence[int], batch_size: int, pad_id: int
+    model,
+    features: list[dict],
+    word_ids: list[list[int | None]],
+    tags: Sequence[str],
+    lengths: Sequence[int],
+    batch_size: int,
+    pad_id: int,
 ) -> list[list[str]]:
     """One tag per word from its first sub-token; words cut off by max_length get "O"."""
     predicted = []
-    for logits, positions, length in zip(logits_of(model, features, batch_size, pad_id, per_token=True), word_ids, lengths):
+    for logits, positions, length in zip(
+        logits_of(model, features, batch_size, pad_id, per_token=True), word_ids, lengths, strict=True
+    ):
         words = ["O"] * length
         seen = set()
         for position, word in enumerate(positions):

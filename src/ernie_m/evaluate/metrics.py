@@ -55,7 +55,7 @@ def entity_f1(predicted: list[list[str]], gold: list[list[str]]) -> float:
 
     if len(predicted) != len(gold):
         raise ErnieMError(f"entity_f1: {len(predicted)} predicted sentences for {len(gold)} gold ones")
-    for index, (tags, reference) in enumerate(zip(predicted, gold)):
+    for index, (tags, reference) in enumerate(zip(predicted, gold, strict=True)):
         if len(tags) != len(reference):
             raise ErnieMError(f"entity_f1: sentence {index} has {len(tags)} predicted tags for {len(reference)} gold")
     return 100.0 * float(f1_score(gold, predicted, zero_division=0))
@@ -184,7 +184,9 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000, seed: in
     same N items (e.g. a sentence's retrieval hit, averaged over seeds)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ErnieMError(f"paired_bootstrap: need two (N,) score arrays over the same items, got {a.shape} and {b.shape}")
+        raise ErnieMError(
+            f"paired_bootstrap: need two (N,) score arrays over the same items, got {a.shape} and {b.shape}"
+        )
     difference = a - b
     rng = np.random.default_rng(seed)
     means = np.array([difference[rng.integers(0, len(difference), len(difference))].mean() for _ in range(samples)])
@@ -244,7 +246,13 @@ def _nearest(queries: np.ndarray, keys: np.ndarray, k: int, block_size: int) -> 
 
 
 def mine_pairs(
-    x_ids: Sequence[str], x: np.ndarray, y_ids: Sequence[str], y: np.ndarray, k: int = 4, *, block_size: int = 0,
+    x_ids: Sequence[str],
+    x: np.ndarray,
+    y_ids: Sequence[str],
+    y: np.ndarray,
+    k: int = 4,
+    *,
+    block_size: int = 0,
 ) -> list[tuple[str, str, float]]:
     """Max-margin bitext candidates, as LASER's `mine --retrieval max` (the one XTREME runs for BUCC).
 
@@ -275,7 +283,11 @@ def mine_pairs(
 
 
 def _one_to_one(
-    sources: np.ndarray, targets: np.ndarray, scores: np.ndarray, x_ids: Sequence[str], y_ids: Sequence[str],
+    sources: np.ndarray,
+    targets: np.ndarray,
+    scores: np.ndarray,
+    x_ids: Sequence[str],
+    y_ids: Sequence[str],
 ) -> list[tuple[str, str, float]]:
     # A loop over the N + M candidates, not over pairs: greedy in decreasing score, ties in candidate order.
     taken_x: set[int] = set()

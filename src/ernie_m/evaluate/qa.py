@@ -48,7 +48,7 @@ def _cut_questions(tokenizer, questions: list[str], budget: int) -> list[str]:
     """The questions stripped (some SQuAD questions start with many spaces), each cut to `budget` tokens."""
     questions = [question.strip() for question in questions]
     lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
-    return [_cut_question(tokenizer, q, budget) if n > budget else q for q, n in zip(questions, lengths)]
+    return [_cut_question(tokenizer, q, budget) if n > budget else q for q, n in zip(questions, lengths, strict=True)]
 
 
 def _cut_question(tokenizer, question: str, budget: int) -> str:
@@ -78,7 +78,10 @@ def _windows(
         )
         for window, example in enumerate(encoded["overflow_to_sample_mapping"]):
             sequence = encoded.sequence_ids(window)
-            offsets = [tuple(span) if part == 1 else None for span, part in zip(encoded["offset_mapping"][window], sequence)]
+            offsets = [
+                tuple(span) if part == 1 else None
+                for span, part in zip(encoded["offset_mapping"][window], sequence, strict=True)
+            ]
             yield first + example, encoded["input_ids"][window], encoded["attention_mask"][window], offsets
 
 
@@ -96,25 +99,39 @@ def _answer_tokens(offsets: Offsets, answer: tuple[str, int]) -> tuple[int, int]
 
 
 def train_features(
-    tokenizer, examples: Sequence[QAExample], max_length: int = 384, stride: int = 128, max_query_tokens: int = MAX_QUERY_TOKENS
+    tokenizer,
+    examples: Sequence[QAExample],
+    max_length: int = 384,
+    stride: int = 128,
+    max_query_tokens: int = MAX_QUERY_TOKENS,
 ) -> list[dict]:
     """One feature per window: input_ids, attention_mask, start_positions, end_positions (of the first answer)."""
     for example in examples:
         if not example.answers:
             raise ErnieMError(f"QA training: question {example.id!r} has no answer")
     features = []
-    for index, input_ids, attention_mask, offsets in _windows(tokenizer, examples, max_length, stride, max_query_tokens):
+    for index, input_ids, attention_mask, offsets in _windows(
+        tokenizer, examples, max_length, stride, max_query_tokens
+    ):
         start, end = _answer_tokens(offsets, examples[index].answers[0])
-        features.append({"input_ids": input_ids, "attention_mask": attention_mask, "start_positions": start, "end_positions": end})
+        features.append(
+            {"input_ids": input_ids, "attention_mask": attention_mask, "start_positions": start, "end_positions": end}
+        )
     return features
 
 
 def eval_features(
-    tokenizer, examples: Sequence[QAExample], max_length: int = 384, stride: int = 128, max_query_tokens: int = MAX_QUERY_TOKENS
+    tokenizer,
+    examples: Sequence[QAExample],
+    max_length: int = 384,
+    stride: int = 128,
+    max_query_tokens: int = MAX_QUERY_TOKENS,
 ) -> tuple[list[dict], list[dict]]:
     """Model inputs per window (input_ids, attention_mask), and per window {"example": index, "offsets": Offsets}."""
     features, windows = [], []
-    for index, input_ids, attention_mask, offsets in _windows(tokenizer, examples, max_length, stride, max_query_tokens):
+    for index, input_ids, attention_mask, offsets in _windows(
+        tokenizer, examples, max_length, stride, max_query_tokens
+    ):
         features.append({"input_ids": input_ids, "attention_mask": attention_mask})
         windows.append({"example": index, "offsets": offsets})
     return features, windows
@@ -123,9 +140,13 @@ def eval_features(
 # --- prediction --------------------------------------------------------------------------------------
 
 
-def span_logits(model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def span_logits(
+    model: torch.nn.Module, features: list[dict], batch_size: int, pad_id: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(start logits (L,), end logits (L,)) of every feature, in order, padding removed."""
-    return model_outputs(model, features, batch_size, pad_id, lambda output: (output.start_logits, output.end_logits), per_token=True)
+    return model_outputs(
+        model, features, batch_size, pad_id, lambda output: (output.start_logits, output.end_logits), per_token=True
+    )
 
 
 def best_span(
@@ -139,7 +160,9 @@ def best_span(
     starts = inside[np.argsort(-start[inside], kind="stable")[:n_best]]  # (k,)
     ends = inside[np.argsort(-end[inside], kind="stable")[:n_best]]  # (k,)
     length = ends[None, :] - starts[:, None] + 1  # (k, k)
-    scores = np.where((length >= 1) & (length <= max_answer_tokens), start[starts][:, None] + end[ends][None, :], -np.inf)
+    scores = np.where(
+        (length >= 1) & (length <= max_answer_tokens), start[starts][:, None] + end[ends][None, :], -np.inf
+    )
     row, column = np.unravel_index(np.argmax(scores), scores.shape)
     if scores[row, column] == -np.inf:
         return None

@@ -138,7 +138,8 @@ def _check_field_counts(path: Path, rows: list[tuple[int, list[str]]], columns: 
             unlabelled = columns is _XTREME_COLUMNS and len(fields) == 2
             hint = "; XTREME's test files have no labels, the original release's do" if unlabelled else ""
             raise ErnieMError(
-                f"{path}: line {number} has {len(fields)} TAB-separated fields, expected {columns.count} ({expected}){hint}"
+                f"{path}: line {number} has {len(fields)} TAB-separated fields, expected {columns.count} "
+                f"({expected}){hint}"
             )
 
 
@@ -153,7 +154,9 @@ def _rows_of_language(
     return chosen
 
 
-def _sentence_pair(path: Path, number: int, fields: list[str], columns: _Columns, labels: tuple[str, ...]) -> SentencePair:
+def _sentence_pair(
+    path: Path, number: int, fields: list[str], columns: _Columns, labels: tuple[str, ...]
+) -> SentencePair:
     texts = [fields[columns.text_a], fields[columns.text_b]]
     if columns.csv_quoted:
         texts = [_unquote(text) for text in texts]
@@ -230,11 +233,12 @@ def _is_tag(tag: str) -> bool:
 
 def _check_iob2(path: Path, numbers: list[int], tags: list[str]) -> None:
     previous = "O"
-    for number, tag in zip(numbers, tags):
+    for number, tag in zip(numbers, tags, strict=True):
         if tag.startswith("I-") and previous[2:] != tag[2:]:
             after = "the sentence start" if number == numbers[0] else previous
             raise ErnieMError(
-                f"{path}: line {number}: {tag} after {after} is not IOB2; read with scheme 'auto' to start an entity there"
+                f"{path}: line {number}: {tag} after {after} is not IOB2; read with scheme 'auto' to start an entity "
+                "there"
             )
         previous = tag
 
@@ -308,7 +312,9 @@ def _answer(path: Path, answer: object, context: str, where: str) -> tuple[str, 
 # ---------------------------------------------------------------- Tatoeba, BUCC, XNLI's translations
 
 
-def translated_sentences(foreign: list[SentencePair], english: list[SentencePair], foreign_path: Path, english_path: Path) -> tuple[list[str], list[str]]:
+def translated_sentences(
+    foreign: list[SentencePair], english: list[SentencePair], foreign_path: Path, english_path: Path
+) -> tuple[list[str], list[str]]:
     """The distinct sentences of two XNLI files that are translations row by row (XNLI's dev and test
     sets are one set of pairs in 15 languages): (foreign sentences, English sentences), aligned.
 
@@ -317,11 +323,13 @@ def translated_sentences(foreign: list[SentencePair], english: list[SentencePair
     answer when it is retrieved.
     """
     if len(foreign) != len(english):
-        raise ErnieMError(f"{foreign_path} has {len(foreign)} rows but {english_path} has {len(english)}; "
-                          "they must be translations of each other row by row")
+        raise ErnieMError(
+            f"{foreign_path} has {len(foreign)} rows but {english_path} has {len(english)}; "
+            "they must be translations of each other row by row"
+        )
     chosen: list[tuple[str, str]] = []
     seen_foreign, seen_english = set(), set()
-    for translated, original in zip(foreign, english):
+    for translated, original in zip(foreign, english, strict=True):
         for pair in ((translated.text_a, original.text_a), (translated.text_b, original.text_b)):
             if pair[0] not in seen_foreign and pair[1] not in seen_english:
                 chosen.append(pair)
@@ -348,7 +356,9 @@ def read_tatoeba(source_path: Path, english_path: Path) -> tuple[list[str], list
 BUCC_SPLITS = {"dev": "sample", "test": "training"}
 
 
-def read_bucc(directory: Path, language: str, split: str) -> tuple[dict[str, str], dict[str, str], set[tuple[str, str]]]:
+def read_bucc(
+    directory: Path, language: str, split: str
+) -> tuple[dict[str, str], dict[str, str], set[tuple[str, str]]]:
     """A BUCC 2018 split: (id -> foreign sentence, id -> English sentence, gold (foreign id, English id) pairs).
 
     `split` is "dev" (the official sample set) or "test" (the official training set), see `BUCC_SPLITS`;
@@ -365,8 +375,10 @@ def _bucc_gold(path: Path, sides: tuple[tuple[Path, dict[str, str]], ...]) -> se
     gold = set()
     for number, fields in _tab_rows(path):
         if len(fields) != 2:
-            raise ErnieMError(f"{path}: line {number} has {len(fields)} TAB-separated fields, expected 2 (foreign id, English id)")
-        for sentence_id, (side_path, sentences) in zip(fields, sides):
+            raise ErnieMError(
+                f"{path}: line {number} has {len(fields)} TAB-separated fields, expected 2 (foreign id, English id)"
+            )
+        for sentence_id, (side_path, sentences) in zip(fields, sides, strict=True):
             if sentence_id not in sentences:
                 raise ErnieMError(f"{path}: line {number}: id {sentence_id!r} is not in {side_path}")
         gold.add((fields[0], fields[1]))
@@ -467,7 +479,11 @@ def _xnli_names(split: str, language: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _pawsx_names(split: str, language: str) -> tuple[tuple[str, ...], ...]:
-    original = {"train": "train.tsv" if language == "en" else "translated_train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
+    original = {
+        "train": "train.tsv" if language == "en" else "translated_train.tsv",
+        "dev": "dev_2k.tsv",
+        "test": "test_2k.tsv",
+    }
     return ((f"{split}-{language}.tsv", f"{language}/{original[split]}"),)
 
 
@@ -527,5 +543,7 @@ def present_languages(task: str, data_dir: Path, split: str, candidates) -> tupl
     """The `candidates` that have `split` files of `task` in `data_dir`; an error naming them when none has."""
     present = tuple(lang for lang in candidates if has_files(task, data_dir, split, lang))
     if not present:
-        raise ErnieMError(f"{data_dir}: no {task} {split} files for any of {', '.join(candidates) or 'the languages asked'}")
+        raise ErnieMError(
+            f"{data_dir}: no {task} {split} files for any of {', '.join(candidates) or 'the languages asked'}"
+        )
     return present

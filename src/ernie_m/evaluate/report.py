@@ -28,8 +28,10 @@ def check_result_slot(out_dir: Path, task: str, setting: str, model_dir: str | P
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return  # not a result of ours: replacing it is what was asked
     if isinstance(other, str) and other and Path(other).resolve() != Path(model_dir).resolve():
-        raise ErnieMError(f"{path} holds the result of another model ({other}); give {model_dir} its own --out "
-                          f"(then `ernie-m report DIR1 DIR2` compares them)")
+        raise ErnieMError(
+            f"{path} holds the result of another model ({other}); give {model_dir} its own --out "
+            f"(then `ernie-m report DIR1 DIR2` compares them)"
+        )
 
 
 def write_report(result: dict, out_dir: Path) -> list[Path]:
@@ -59,7 +61,10 @@ def language_table(result: dict) -> str:
     table = f"{result['task']} ({result['setting']}, {result['metric']})\n\n{header}\n{rule}\n" + "\n".join(rows)
     if result.get("collapsed"):
         named = ", ".join(f"{lang} (every prediction {label!r})" for lang, label in result["collapsed"].items())
-        table += f"\n\nThe fine-tuning collapsed to one class for {named}: those scores describe the fine-tuning, not the model."
+        table += (
+            f"\n\nThe fine-tuning collapsed to one class for {named}: "
+            "those scores describe the fine-tuning, not the model."
+        )
     return table
 
 
@@ -79,7 +84,14 @@ def bar_chart(result: dict, png: Path) -> None:
     ax.bar(list(scores), list(scores.values()), color="tab:blue")
     ax.axhline(result["average"], color="tab:red", linestyle="--", label=f"average {result['average']:.1f}")
     if "overlap_floor" in result:
-        ax.scatter(list(scores), [result["overlap_floor"][key] for key in scores], marker="_", s=200, color="black", label=OVERLAP_LABEL)
+        ax.scatter(
+            list(scores),
+            [result["overlap_floor"][key] for key in scores],
+            marker="_",
+            s=200,
+            color="black",
+            label=OVERLAP_LABEL,
+        )
     ax.set_ylabel(result["metric"])
     ax.set_title(f"{result['task']} ({result['setting']}): {model_label(result['model'])}")
     ax.tick_params(axis="x", rotation=90 if len(scores) > 12 else 0)
@@ -114,8 +126,12 @@ def summary_table(results: list[dict]) -> str:
     for task, setting in dict.fromkeys((r["task"], r["setting"]) for r in results):
         group = [r for r in results if (r["task"], r["setting"]) == (task, setting)]
         columns = list(dict.fromkeys(lang for r in group for lang in r["scores"]))
-        lines = [f"{task} ({setting}, {group[0]['metric']})", "", "| model | " + " | ".join(columns) + " | avg |",
-                 "|---" + "|---:" * (len(columns) + 1) + "|"]
+        lines = [
+            f"{task} ({setting}, {group[0]['metric']})",
+            "",
+            "| model | " + " | ".join(columns) + " | avg |",
+            "|---" + "|---:" * (len(columns) + 1) + "|",
+        ]
         for r in group:
             cells = [f"{r['scores'][c]:.1f}" if c in r["scores"] else "-" for c in columns]
             lines.append(f"| {label[r['model']]} | " + " | ".join(cells) + f" | {r['average']:.1f} |")
@@ -124,7 +140,9 @@ def summary_table(results: list[dict]) -> str:
     overview = ["| model | " + " | ".join(tasks) + " |", "|---" + "|---:" * len(tasks) + "|"]
     for model in dict.fromkeys(r["model"] for r in results):
         averages = {f"{r['task']} ({r['setting']})": r["average"] for r in results if r["model"] == model}
-        overview.append(f"| {label[model]} | " + " | ".join(f"{averages[t]:.1f}" if t in averages else "-" for t in tasks) + " |")
+        overview.append(
+            f"| {label[model]} | " + " | ".join(f"{averages[t]:.1f}" if t in averages else "-" for t in tasks) + " |"
+        )
     return "\n\n".join(["\n".join(overview), *sections])
 
 
@@ -139,7 +157,8 @@ NO_PROVENANCE = "no provenance (written by an earlier version)"
 
 
 def partial_measure(result: dict) -> str | None:
-    """Why `result` is not a full test-set measure (a dev split, a fine-tuning subsample, no provenance); None if it is."""
+    """Why `result` is not a full test-set measure (a dev split, a fine-tuning subsample, no provenance); None if it
+    is."""
     made = result.get("provenance")
     if made is None:
         return NO_PROVENANCE
@@ -159,9 +178,20 @@ def measured_on(result: dict) -> str:
     counts = sorted(set(made["examples"].values()))
     examples = f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}-{counts[-1]:,}"
     tuning = made["fine_tuning"]
-    how = (f"fine-tuned on {tuning['examples']:,} {tuning['train_split']} examples ({tuning['epochs']} epochs, lr {tuning['lr']:g}, "
-           f"layer decay {tuning['layer_decay']:g}, seed {tuning['seed']})") if tuning else "no fine-tuning"
+    how = (
+        (
+            f"fine-tuned on {tuning['examples']:,} {tuning['train_split']} examples ({tuning['epochs']} epochs, lr "
+            f"{tuning['lr']:g}, "
+            f"layer decay {tuning['layer_decay']:g}, seed {tuning['seed']})"
+        )
+        if tuning
+        else "no fine-tuning"
+    )
     software = made["software"]
     commit = f" at {software['commit'][:12]}" if software.get("commit") else ""
-    return (f"{name}: {made['test_split']} split, {examples} examples a language, up to {made['max_length']} tokens; {how}; "
-            f"{software['ernie_m']}{commit}, torch {software['torch']}, transformers {software['transformers']}, {software['date'][:10]}")
+    return (
+        f"{name}: {made['test_split']} split, {examples} examples a language, up to {made['max_length']} tokens; "
+        f"{how}; "
+        f"{software['ernie_m']}{commit}, torch {software['torch']}, transformers {software['transformers']}, "
+        f"{software['date'][:10]}"
+    )

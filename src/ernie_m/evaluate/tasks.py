@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from itertools import chain
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,9 @@ LANGUAGES = {
     "conll": ("de", "en", "es", "nl"),
     "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
 }
-LANGUAGES["xnli-retrieval"] = tuple(lang for lang in LANGUAGES["xnli"] if lang != "en")  # each retrieved from and into English
+LANGUAGES["xnli-retrieval"] = tuple(
+    lang for lang in LANGUAGES["xnli"] if lang != "en"
+)  # each retrieved from and into English
 BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 SETTINGS = ("transfer", "translate-train-all")
 ENCODE_ONLY = ("tatoeba", "bucc", "heldout", "xnli-retrieval")  # no fine-tuning: their results' setting is "zero-shot"
@@ -85,7 +87,13 @@ class EvalSettings:
         """Where an interrupted fine-tuning keeps its state in `out_dir`: keyed by everything that
         defines the fine-tuning (paths resolved, progress bars aside), so that --resume never
         continues another run and always finds its own."""
-        defining = replace(self, model_dir=Path(self.model_dir).resolve(), data_dir=Path(self.data_dir).resolve(), progress=True, checkpoint=None)
+        defining = replace(
+            self,
+            model_dir=Path(self.model_dir).resolve(),
+            data_dir=Path(self.data_dir).resolve(),
+            progress=True,
+            checkpoint=None,
+        )
         key = hashlib.blake2b(repr(defining).encode(), digest_size=6).hexdigest()
         return Path(out_dir) / ".finetune" / f"{self.task}-{self.setting}-{key}.pt"
 
@@ -93,7 +101,9 @@ class EvalSettings:
         known = LANGUAGES.get(self.task, ())
         unknown = [lang for lang in self.languages if known and lang not in known]
         if unknown:
-            raise ErnieMError(f"{self.task}: no {', '.join(unknown)} data in this task; its languages: {', '.join(known)}")
+            raise ErnieMError(
+                f"{self.task}: no {', '.join(unknown)} data in this task; its languages: {', '.join(known)}"
+            )
         return self.languages or known
 
 
@@ -105,7 +115,9 @@ def classification(settings: EvalSettings) -> dict:
     languages = settings.task_languages()
 
     def read(split: str, lang: str) -> list[readers.SentencePair]:
-        return readers.read_sentence_pairs(readers.task_files(settings.task, settings.data_dir, split, lang), labels, lang)
+        return readers.read_sentence_pairs(
+            readers.task_files(settings.task, settings.data_dir, split, lang), labels, lang
+        )
 
     tokenizer = _tokenizer(settings.model_dir)
     length = settings.finetune.max_length
@@ -117,9 +129,15 @@ def classification(settings: EvalSettings) -> dict:
     def predict(model, features: list[dict]) -> list[int]:
         return predict_labels(model, features, 64, tokenizer.pad_token_id)
 
-    model, dev_scores = finetune(model, pair_features(tokenizer, train, length),
-                                 lambda m: accuracy(predict(m, dev), [f["labels"] for f in dev]), settings.finetune,
-                                 tokenizer.pad_token_id, settings.progress, settings.checkpoint)
+    model, dev_scores = finetune(
+        model,
+        pair_features(tokenizer, train, length),
+        lambda m: accuracy(predict(m, dev), [f["labels"] for f in dev]),
+        settings.finetune,
+        tokenizer.pad_token_id,
+        settings.progress,
+        settings.checkpoint,
+    )
     scores, predicted = {}, {}
     for lang in languages:
         features = pair_features(tokenizer, tests[lang], length)
@@ -151,17 +169,28 @@ def ner(settings: EvalSettings) -> dict:
     def predict(model, sentences) -> list[list[str]]:
         known = [_known_tags(s, tag_ids) for s in sentences]
         features, word_ids = tagged_features(tokenizer, known, tag_ids, length)
-        return predict_tags(model, features, word_ids, tags, [len(s.tokens) for s in sentences], 64, tokenizer.pad_token_id)
+        return predict_tags(
+            model, features, word_ids, tags, [len(s.tokens) for s in sentences], 64, tokenizer.pad_token_id
+        )
 
     def gold(sentences) -> list[list[str]]:
         return [list(s.tags) for s in sentences]
 
     features, _ = tagged_features(tokenizer, train, tag_ids, length)
-    model, dev_scores = finetune(model, features, lambda m: entity_f1(predict(m, dev), gold(dev)), settings.finetune,
-                                 tokenizer.pad_token_id, settings.progress, settings.checkpoint)
+    model, dev_scores = finetune(
+        model,
+        features,
+        lambda m: entity_f1(predict(m, dev), gold(dev)),
+        settings.finetune,
+        tokenizer.pad_token_id,
+        settings.progress,
+        settings.checkpoint,
+    )
     predicted = {lang: predict(model, sentences) for lang, sentences in tests.items()}
     scores = {lang: entity_f1(predicted[lang], gold(tests[lang])) for lang in languages}
-    result = _result(settings, "entity F1", scores, dev_scores, {lang: len(tests[lang]) for lang in languages}, len(train))
+    result = _result(
+        settings, "entity F1", scores, dev_scores, {lang: len(tests[lang]) for lang in languages}, len(train)
+    )
     return _with_collapse(result, {lang: list(chain.from_iterable(p)) for lang, p in predicted.items()})
 
 
@@ -191,11 +220,24 @@ def mlqa(settings: EvalSettings) -> dict:
     dev = read(settings.dev_split, "en")
     tests = {lang: read(settings.test_split, lang) for lang in languages}  # every file checked before fine-tuning
     model = _with_new_head(AutoModelForQuestionAnswering, settings.model_dir)
-    model, dev_scores = finetune(model, qa.train_features(tokenizer, train, length), lambda m: score(m, dev, "en")["f1"],
-                                 settings.finetune, pad, settings.progress, settings.checkpoint)
+    model, dev_scores = finetune(
+        model,
+        qa.train_features(tokenizer, train, length),
+        lambda m: score(m, dev, "en")["f1"],
+        settings.finetune,
+        pad,
+        settings.progress,
+        settings.checkpoint,
+    )
     results = {lang: score(model, tests[lang], lang) for lang in languages}
-    result = _result(settings, "F1", {lang: r["f1"] for lang, r in results.items()}, dev_scores,
-                     {lang: len(tests[lang]) for lang in languages}, len(train))
+    result = _result(
+        settings,
+        "F1",
+        {lang: r["f1"] for lang, r in results.items()},
+        dev_scores,
+        {lang: len(tests[lang]) for lang in languages},
+        len(train),
+    )
     result["exact_match"] = {lang: r["exact_match"] for lang, r in results.items()}
     return result
 
@@ -203,7 +245,8 @@ def mlqa(settings: EvalSettings) -> dict:
 def tatoeba(settings: EvalSettings) -> dict:
     """Sentence retrieval X->en and en->X: mean-pooled middle layer, cosine nearest neighbour."""
     languages = settings.languages or readers.present_languages(
-        "tatoeba", settings.data_dir, settings.test_split, [lang for lang in readers.TATOEBA_ISO3 if lang != "en"])
+        "tatoeba", settings.data_dir, settings.test_split, [lang for lang in readers.TATOEBA_ISO3 if lang != "en"]
+    )
     pairs = {}
     for lang in languages:
         source_file, english_file = readers.task_files("tatoeba", settings.data_dir, settings.test_split, lang)
@@ -222,7 +265,10 @@ def xnli_retrieval(settings: EvalSettings) -> dict:
         return readers.read_sentence_pairs(path(lang), readers.XNLI_LABELS, lang)
 
     english = read("en")
-    pairs = {lang: readers.translated_sentences(read(lang), english, path(lang), path("en")) for lang in settings.task_languages()}
+    pairs = {
+        lang: readers.translated_sentences(read(lang), english, path(lang), path("en"))
+        for lang in settings.task_languages()
+    }
     return _retrieval_result(settings, pairs)
 
 
@@ -235,7 +281,11 @@ def heldout(settings: EvalSettings) -> dict:
 
     mono_only = read_manifest(settings.data_dir)["options"]["mono_only"]
     held = read_corpus_dir(settings.data_dir / settings.test_split)
-    pairs = {key[1]: ([b for _, b in found], [a for a, _ in found]) for key, found in sorted(held.pairs.items()) if key[0] == "en"}
+    pairs = {
+        key[1]: ([b for _, b in found], [a for a, _ in found])
+        for key, found in sorted(held.pairs.items())
+        if key[0] == "en"
+    }
     languages = settings.languages or tuple(pairs)
     missing = [lang for lang in languages if lang not in pairs]
     if missing:
@@ -272,7 +322,9 @@ def bucc(settings: EvalSettings) -> dict:
     sample set), F1 on test (its training set, whose gold is public)."""
     from ernie_m.evaluate.encode import load_encoder
 
-    languages = settings.languages or readers.present_languages("bucc", settings.data_dir, settings.test_split, BUCC_LANGUAGES)
+    languages = settings.languages or readers.present_languages(
+        "bucc", settings.data_dir, settings.test_split, BUCC_LANGUAGES
+    )
     model, tokenizer = load_encoder(settings.model_dir, settings.finetune.device)
 
     def candidates(split: str, lang: str):
@@ -323,8 +375,13 @@ def within_positions(settings: EvalSettings) -> EvalSettings:
     limit = config.get("max_position_embeddings", 514) - 2
     if settings.finetune.max_length <= limit:
         return settings
-    log.warning("%s: --max-length %d is longer than the model's %d positions hold; using %d", settings.model_dir,
-                settings.finetune.max_length, limit + 2, limit)
+    log.warning(
+        "%s: --max-length %d is longer than the model's %d positions hold; using %d",
+        settings.model_dir,
+        settings.finetune.max_length,
+        limit + 2,
+        limit,
+    )
     return replace(settings, finetune=replace(settings.finetune, max_length=limit))
 
 
@@ -333,7 +390,9 @@ def _training_examples(settings: EvalSettings, languages: tuple[str, ...], read)
     train_languages = ("en",) if settings.setting == "transfer" else languages
     examples = [example for lang in train_languages for example in read(settings.train_split, lang)]
     if settings.max_train_examples and len(examples) > settings.max_train_examples:
-        chosen = np.random.default_rng(settings.finetune.seed).choice(len(examples), settings.max_train_examples, replace=False)
+        chosen = np.random.default_rng(settings.finetune.seed).choice(
+            len(examples), settings.max_train_examples, replace=False
+        )
         examples = [examples[i] for i in sorted(chosen)]
     return examples
 
@@ -367,7 +426,14 @@ def _embed(sentences: list[str], model, tokenizer, settings: EvalSettings) -> np
     """Unit-length sentence vectors for retrieval, at the settings' layer and maximum length."""
     from ernie_m.evaluate.encode import encode
 
-    vectors = encode(sentences, model, tokenizer, layer=settings.layer, max_length=settings.finetune.max_length, progress=settings.progress)
+    vectors = encode(
+        sentences,
+        model,
+        tokenizer,
+        layer=settings.layer,
+        max_length=settings.finetune.max_length,
+        progress=settings.progress,
+    )
     return _unit(vectors)
 
 
@@ -381,16 +447,26 @@ def _with_collapse(result: dict, predicted: dict[str, list[str]]) -> dict:
     fine-tuning, not the model); a warning names them."""
     collapsed = {lang: labels[0] for lang, labels in predicted.items() if labels and len(set(labels)) == 1}
     if collapsed:
-        log.warning("%s: every prediction is one class for %s: the fine-tuning collapsed (try another --lr or --epochs; "
-                    "small models need a larger learning rate than the paper's)", result["task"],
-                    ", ".join(f"{lang} ({label})" for lang, label in collapsed.items()))
+        log.warning(
+            "%s: every prediction is one class for %s: the fine-tuning collapsed (try another --lr or --epochs; "
+            "small models need a larger learning rate than the paper's)",
+            result["task"],
+            ", ".join(f"{lang} ({label})" for lang, label in collapsed.items()),
+        )
     result["collapsed"] = collapsed
     return result
 
 
-def _result(settings: EvalSettings, metric: str, scores: dict[str, float], dev_scores: list[float],
-            examples: dict[str, int], trained_on: int | None = None) -> dict:
-    """A task's result; `examples`: scored examples per language; `trained_on`: fine-tuning examples (None: no fine-tuning)."""
+def _result(
+    settings: EvalSettings,
+    metric: str,
+    scores: dict[str, float],
+    dev_scores: list[float],
+    examples: dict[str, int],
+    trained_on: int | None = None,
+) -> dict:
+    """A task's result; `examples`: scored examples per language; `trained_on`: fine-tuning examples (None: no
+    fine-tuning)."""
     return {
         "task": settings.task,
         "setting": result_setting(settings.task, settings.setting),
@@ -412,10 +488,18 @@ def provenance(settings: EvalSettings, examples: dict[str, int], trained_on: int
         "test_split": settings.test_split,
         "examples": examples,
         "max_length": tuning.max_length,
-        "fine_tuning": None if trained_on is None else {
-            "train_split": settings.train_split, "dev_split": settings.dev_split, "examples": trained_on,
-            "subsample": settings.max_train_examples, "epochs": tuning.epochs, "batch_size": tuning.batch_size,
-            "lr": tuning.lr, "layer_decay": tuning.layer_decay, "seed": tuning.seed,
+        "fine_tuning": None
+        if trained_on is None
+        else {
+            "train_split": settings.train_split,
+            "dev_split": settings.dev_split,
+            "examples": trained_on,
+            "subsample": settings.max_train_examples,
+            "epochs": tuning.epochs,
+            "batch_size": tuning.batch_size,
+            "lr": tuning.lr,
+            "layer_decay": tuning.layer_decay,
+            "seed": tuning.seed,
         },
         "layer": settings.layer if trained_on is None else None,
         "software": software(),

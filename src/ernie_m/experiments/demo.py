@@ -28,7 +28,9 @@ REPORT_FILES = ("report.md", "losses.png", "alignment.png", "generator.png")
 TRAINED = "the demo's model (base + recipe)"
 
 
-def run_demo(inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = Scoring(), progress: bool = True) -> Path:
+def run_demo(
+    inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = Scoring(), progress: bool = True
+) -> Path:
     """Train the base, then the demo model from it; score both and the random initialisation; write
     OUT/report.md (and its plots) and return its path."""
     out_dir = Path(out_dir)
@@ -40,7 +42,9 @@ def run_demo(inputs: Inputs, out_dir: Path, base_steps: int, scoring: Scoring = 
     scoring, conll_dev = choose_conll_lr(scoring, base_dir, out_dir / "conll-lr.json", progress)
     runs = {report.UNTRAINED: score_untrained(base, corpus, tokenizer, out_dir / "untrained", scoring, progress)}
     runs[report.BASE] = base_model(base, corpus, tokenizer, inputs.cache_dir, scoring, progress)[1]
-    runs[TRAINED] = train_and_score(inputs.config, corpus, None, out_dir / "pretrain", scoring, progress, init_from=base_dir)
+    runs[TRAINED] = train_and_score(
+        inputs.config, corpus, None, out_dir / "pretrain", scoring, progress, init_from=base_dir
+    )
     report.loss_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "losses.png")
     if runs[TRAINED]["training"].get("generator"):
         report.generator_chart(out_dir / "pretrain" / "log.jsonl", out_dir / "generator.png")
@@ -70,17 +74,46 @@ def _report(inputs: Inputs, corpus: Path, base_steps: int, runs: dict[str, dict]
     for measure in report.measures(list(runs.values())):
         if measure not in report.RETRIEVAL:
             table = report.downstream_table({label: [run] for label, run in runs.items()}, measure)
-            sections += ["", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "", table, "", conll_note]
+            sections += [
+                "",
+                f"## {report.MEASURE_TITLES[measure]}",
+                "",
+                report.MEASURE_NOTES[measure],
+                "",
+                table,
+                "",
+                conll_note,
+            ]
             continue
         sections += [
-            "", f"## {report.MEASURE_TITLES[measure]}", "", report.MEASURE_NOTES[measure], "",
-            report.ablation_table({label: [run] for label, run in runs.items()}, measure), "",
-            "Per language (\"before\": the base, where the recipe started):", "",
+            "",
+            f"## {report.MEASURE_TITLES[measure]}",
+            "",
+            report.MEASURE_NOTES[measure],
+            "",
+            report.ablation_table({label: [run] for label, run in runs.items()}, measure),
+            "",
+            'Per language ("before": the base, where the recipe started):',
+            "",
             report.alignment_table(result[measure], runs[report.BASE][measure]),
         ]
-    sections += ["", "![alignment per language on the held-out pairs](alignment.png)", "",
-                 "## Loss per objective", "", "![loss per objective](losses.png)"]
+    sections += [
+        "",
+        "![alignment per language on the held-out pairs](alignment.png)",
+        "",
+        "## Loss per objective",
+        "",
+        "![loss per objective](losses.png)",
+    ]
     if result["training"].get("generator"):
-        sections += ["", "## BTMLM's generator", "", report.GENERATOR_NOTE, "", report.generator_table({TRAINED: [result]}), "",
-                     "![the generator over the steps](generator.png)"]
+        sections += [
+            "",
+            "## BTMLM's generator",
+            "",
+            report.GENERATOR_NOTE,
+            "",
+            report.generator_table({TRAINED: [result]}),
+            "",
+            "![the generator over the steps](generator.png)",
+        ]
     return "\n".join(sections) + "\n"

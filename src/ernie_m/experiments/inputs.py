@@ -66,13 +66,23 @@ class Inputs:
         train.seed, so that runs with different seeds are scored on the same pairs."""
         if self.corpus is not None:
             if not (Path(self.corpus) / "test").is_dir():
-                raise ErnieMError(f"{self.corpus}: not a corpus built by `ernie-m corpus build` (no test/ split of held-out pairs)")
-            return Path(self.corpus), corpus_tokenizer(self.corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir)
+                raise ErnieMError(
+                    f"{self.corpus}: not a corpus built by `ernie-m corpus build` (no test/ split of held-out pairs)"
+                )
+            return Path(self.corpus), corpus_tokenizer(
+                self.corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir
+            )
         mono_only = tuple(normalize_language(code) for code in self.mono_only)
         overlap = sorted(set(mono_only) & {normalize_language(code) for code in self.config.data.languages})
         if overlap:
-            raise ErnieMError(f"--mono-only {', '.join(overlap)}: also in data.languages (the languages trained with pairs)")
-        options = BuildOptions(catalog_languages=tuple(self.config.data.languages) + mono_only, locale_dir=self.locale_dir, mono_only=mono_only)
+            raise ErnieMError(
+                f"--mono-only {', '.join(overlap)}: also in data.languages (the languages trained with pairs)"
+            )
+        options = BuildOptions(
+            catalog_languages=tuple(self.config.data.languages) + mono_only,
+            locale_dir=self.locale_dir,
+            mono_only=mono_only,
+        )
         corpus = catalog_corpus(options, self.cache_dir, MIN_TRAIN_SENTENCES)
         return corpus, corpus_tokenizer(corpus, self.config.tokenizer, self.config.train.seed, self.cache_dir)
 
@@ -98,12 +108,20 @@ def catalog_corpus(options: BuildOptions, cache_dir: Path, min_train: int) -> Pa
 
 def corpus_tokenizer(corpus_dir: Path, config: TokenizerConfig, seed: int, cache_dir: Path) -> Path:
     """A tokenizer trained on the corpus's training split, once per corpus and settings."""
-    path = Path(cache_dir) / f"tokenizer-{_key({'corpus': corpus_identity(corpus_dir), 'config': asdict(config), 'seed': seed})}"
+    path = (
+        Path(cache_dir)
+        / f"tokenizer-{_key({'corpus': corpus_identity(corpus_dir), 'config': asdict(config), 'seed': seed})}"
+    )
     if path.is_dir():
         log.info("tokenizer: reusing %s", path)
         return path
     sample = balanced_sample(open_corpus(corpus_dir), config.max_sentences, config.alpha, seed)
-    log.info("tokenizer: training a %d-piece SentencePiece model on %d sentences of %s", config.vocab_size, len(sample), corpus_dir)
+    log.info(
+        "tokenizer: training a %d-piece SentencePiece model on %d sentences of %s",
+        config.vocab_size,
+        len(sample),
+        corpus_dir,
+    )
     train_tokenizer(sample, path, config.vocab_size, seed, config.max_sentences)
     return path
 
@@ -112,9 +130,15 @@ def base_config(config: Config, seed: int, steps: int) -> Config:
     """`config` as a base run: one stage of `steps` MMLM steps on every language's monolingual text
     (the sides of the pairs and the monolingual-only languages), with `seed`. BTMLM's options are
     reset to their defaults: MMLM does not read them, so arms that differ only there share a base."""
-    back_translation = {option.name: option.default for option in fields(ObjectiveConfig) if option.name.startswith("bt_")}
-    return replace(config, stages=(StageConfig("base", steps, {"mmlm": 1.0}),), train=replace(config.train, seed=seed),
-                   objectives=replace(config.objectives, **back_translation))
+    back_translation = {
+        option.name: option.default for option in fields(ObjectiveConfig) if option.name.startswith("bt_")
+    }
+    return replace(
+        config,
+        stages=(StageConfig("base", steps, {"mmlm": 1.0}),),
+        train=replace(config.train, seed=seed),
+        objectives=replace(config.objectives, **back_translation),
+    )
 
 
 def base_dir(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path) -> Path:
@@ -122,10 +146,15 @@ def base_dir(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path) -> 
     as far as it decides the weights (WATCHING left out)."""
     trained_as = config.to_dict()
     trained_as["train"] = {name: value for name, value in trained_as["train"].items() if name not in WATCHING}
-    return Path(cache_dir) / f"base-{_key({'corpus': corpus_identity(corpus), 'tokenizer': Path(tokenizer).name, 'config': trained_as})}"
+    return (
+        Path(cache_dir)
+        / f"base-{_key({'corpus': corpus_identity(corpus), 'tokenizer': Path(tokenizer).name, 'config': trained_as})}"
+    )
 
 
-def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True) -> tuple[Path, dict]:
+def base_model(
+    config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, scoring: Scoring, progress: bool = True
+) -> tuple[Path, dict]:
     """The base model of a `base_config` (trained once per corpus, tokenizer and config, in
     `base_dir`) and its scores: what the arms continue from, as the paper's continue from XLM-R."""
     run_dir = base_dir(config, corpus, tokenizer, cache_dir)
@@ -134,13 +163,17 @@ def base_model(config: Config, corpus: Path, tokenizer: Path, cache_dir: Path, s
 
 def tatoeba_languages(inputs: Inputs, data_dir: Path) -> tuple[str, ...]:
     """The run's languages that have Tatoeba files in `data_dir`; an error when none has."""
-    return readers.present_languages("tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3])
+    return readers.present_languages(
+        "tatoeba", data_dir, "test", [lang for lang in inputs.languages() if lang in readers.TATOEBA_ISO3]
+    )
 
 
 def xnli_languages(inputs: Inputs, data_dir: Path, split: str) -> tuple[str, ...]:
     """The run's languages that have XNLI `split` files in `data_dir` (English's too); an error when none has."""
     readers.task_files("xnli", data_dir, split, "en")  # names what it looked for when absent
-    return readers.present_languages("xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]])
+    return readers.present_languages(
+        "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]]
+    )
 
 
 def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:
@@ -153,7 +186,9 @@ def _check_sizes(manifest: dict, options: BuildOptions, min_train: int) -> None:
         if train < min_train or stats["pairs"]["test"] == 0:
             short[lang] = (train, stats["pairs"]["test"])
     if short:
-        found = ", ".join(f"{lang} {train:,} training sentences and {test:,} held-out pairs" for lang, (train, test) in short.items())
+        found = ", ".join(
+            f"{lang} {train:,} training sentences and {test:,} held-out pairs" for lang, (train, test) in short.items()
+        )
         raise ErnieMError(
             f"{options.locale_dir}: too few translations for the demo corpus ({found}; each language needs "
             f"{min_train:,} and held-out pairs); {catalog_help(sorted(short))}"

@@ -6,6 +6,7 @@ languages and groups take one such task result."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -24,12 +25,12 @@ MEASURE_TITLES = {
 RETRIEVAL = ("heldout", "xnli-retrieval", "tatoeba")
 MEASURE_NOTES = {
     "heldout": "Retrieval accuracy (%) on each language's held-out test pairs (software strings, never trained on), "
-               "mean of X->en and en->X over each group's languages.",
+    "mean of X->en and en->X over each group's languages.",
     "xnli-retrieval": "Retrieval accuracy (%) among XNLI's distinct premises and hypotheses (translations of the same "
-                      "sentences in every language; 3,320 a language on dev), mean of X->en and en->X over each group's languages.",
+    "sentences in every language; 3,320 a language on dev), mean of X->en and en->X over each group's languages.",
     "tatoeba": "Retrieval accuracy (%) on Tatoeba's 1,000 sentence pairs a language, mean of X->en and en->X.",
     "conll": "Entity F1 (seqeval) on each language's test file after fine-tuning on English only (the paper's "
-             "cross-lingual transfer); transfer = mean of de, es, nl.",
+    "cross-lingual transfer); transfer = mean of de, es, nl.",
 }
 OVERLAP = f"{OVERLAP_LABEL}, no model"
 UNTRAINED = "random initialisation (no pre-training)"
@@ -57,9 +58,12 @@ def languages_by_group(result: dict) -> dict[str, list[str]]:
 
 
 def group_averages(result: dict, directions: tuple[str, ...] = DIRECTIONS) -> dict[str, float]:
-    """Mean retrieval accuracy over each group's languages and the given directions, for the groups that have languages."""
+    """Mean retrieval accuracy over each group's languages and the given directions, for the groups that have
+    languages."""
     return {
-        group: statistics.fmean(result["scores"][direction.format(lang)] for lang in languages for direction in directions)
+        group: statistics.fmean(
+            result["scores"][direction.format(lang)] for lang in languages for direction in directions
+        )
         for group, languages in languages_by_group(result).items()
         if languages
     }
@@ -85,7 +89,10 @@ def alignment_table(result: dict, before: dict | None = None) -> str:
 def ablation_table(results: dict[str, list[dict]], measure: str) -> str:
     """Markdown: one row per arm, each group's mean over seeds with its range (on `measure`), and the
     trainer's tokens/s; last, the token-overlap floor of the same pairs."""
-    lines = ["| model | seeds | parallel languages | monolingual-only languages | tokens/s |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | seeds | parallel languages | monolingual-only languages | tokens/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for arm, runs in results.items():
         cells = []
         for values in _group_values([run[measure] for run in runs]).values():
@@ -94,7 +101,9 @@ def ablation_table(results: dict[str, list[dict]], measure: str) -> str:
         speed = f"{statistics.fmean(speeds):,.0f}" if speeds else "-"
         lines.append(f"| {arm} | {len(runs)} | {cells[0]} | {cells[1]} | {speed} |")
     floor = group_averages(overlap_floor(next(iter(results.values()))[0][measure]))
-    lines.append(f"| {OVERLAP} | - | " + " | ".join(f"{floor[g]:.1f}" if g in floor else "-" for g in GROUPS) + " | - |")
+    lines.append(
+        f"| {OVERLAP} | - | " + " | ".join(f"{floor[g]:.1f}" if g in floor else "-" for g in GROUPS) + " | - |"
+    )
     return "\n".join(lines)
 
 
@@ -105,7 +114,10 @@ def downstream_table(results: dict[str, list[dict]], measure: str) -> str:
     languages = list(first["scores"])
     others = [lang for lang in languages if lang != "en"]
     titles = [f"{lang} (monolingual-only)" if lang in first["mono_only"] else lang for lang in languages]
-    lines = ["| model | seeds | " + " | ".join(titles) + " | transfer | collapsed |", "|---|---:|" + "---:|" * (len(languages) + 2)]
+    lines = [
+        "| model | seeds | " + " | ".join(titles) + " | transfer | collapsed |",
+        "|---|---:|" + "---:|" * (len(languages) + 2),
+    ]
     for arm, runs in results.items():
         measured = [run[measure] for run in runs]
         cells = [_mean_and_range([m["scores"][lang] for m in measured]) for lang in languages]
@@ -121,8 +133,10 @@ def comparison_table(results: dict[str, list[dict]], measure: str, comparisons: 
     (a pair's two directions resampled together), each outcome averaged over the seeds."""
     from ernie_m.evaluate.metrics import paired_bootstrap
 
-    lines = ["| comparison | " + " | ".join(f"{group} languages: difference (95% interval)" for group in GROUPS) + " |",
-             "|---|" + "---:|" * len(GROUPS)]
+    lines = [
+        "| comparison | " + " | ".join(f"{group} languages: difference (95% interval)" for group in GROUPS) + " |",
+        "|---|" + "---:|" * len(GROUPS),
+    ]
     for arm, other in comparisons:
         if arm not in results or other not in results:
             continue
@@ -151,13 +165,15 @@ def _sentence_outcomes(runs: list[dict], measure: str, group: str):
     def hits(result: dict, key: str) -> np.ndarray:
         return np.array([bit == "1" for bit in result["hits"][key]], dtype=np.float64)
 
-    per_pair = [np.concatenate([(hits(result, f"{lang}->en") + hits(result, f"en->{lang}")) / 2 for lang in languages])
-                for result in measured]
+    per_pair = [
+        np.concatenate([(hits(result, f"{lang}->en") + hits(result, f"en->{lang}")) / 2 for lang in languages])
+        for result in measured
+    ]
     return np.mean(per_pair, axis=0)
 
 
 def _mean_and_range(values: list[float]) -> str:
-    """"mean (lowest-highest)" over seeds; the value alone for one seed; "-" for none."""
+    """ "mean (lowest-highest)" over seeds; the value alone for one seed; "-" for none."""
     if len(values) == 1:
         return f"{values[0]:.1f}"
     return f"{statistics.fmean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-"
@@ -168,9 +184,11 @@ GENERATOR_LABELS = {
     "bt/frequent": f"pieces among the {FREQUENT_PIECES} most frequent (%)",
     "bt/overlap_f1": "piece-overlap F1 with the reference (%)",
 }
-GENERATOR_NOTE = (f"BTMLM's step 1 run on {WATCHED_PER_LANGUAGE} held-out dev pairs a language (X -> en) at every logged step, "
-                  "decoded as training decodes it; last logged values. A generator that copies its source or emits the most "
-                  "frequent pieces gives step 2 nothing to translate from.")
+GENERATOR_NOTE = (
+    f"BTMLM's step 1 run on {WATCHED_PER_LANGUAGE} held-out dev pairs a language (X -> en) at every logged step, "
+    "decoded as training decodes it; last logged values. A generator that copies its source or emits the most "
+    "frequent pieces gives step 2 nothing to translate from."
+)
 
 
 def loss_chart(log_file: Path, png: Path) -> None:
@@ -190,8 +208,8 @@ def _log_chart(log_file: Path, png: Path, prefix: str, ylabel: str, title: str) 
     plt, fig, ax = _figure(6, 3.5)
     for key in sorted({key for line in logged for key in line if key.startswith(prefix)}):
         points = [(line["step"], line[key]) for line in logged if key in line]
-        ax.plot(*zip(*points), label=GENERATOR_LABELS.get(key, key.removeprefix(prefix)))
-    for before, after in zip(logged, logged[1:]):
+        ax.plot(*zip(*points, strict=True), label=GENERATOR_LABELS.get(key, key.removeprefix(prefix)))
+    for before, after in itertools.pairwise(logged):
         if before["stage"] != after["stage"]:
             ax.axvline(before["step"], color="grey", linestyle=":")
     ax.set_xlabel("step")
@@ -207,7 +225,11 @@ def generator_table(results: dict[str, list[dict]]) -> str:
     for arm, runs in results.items():
         watched = [run["training"].get("generator") for run in runs if run["training"].get("generator")]
         if watched:
-            lines.append(f"| {arm} | " + " | ".join(_mean_and_range([g[key] for g in watched]) for key in GENERATOR_LABELS) + " |")
+            lines.append(
+                f"| {arm} | "
+                + " | ".join(_mean_and_range([g[key] for g in watched]) for key in GENERATOR_LABELS)
+                + " |"
+            )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
@@ -217,14 +239,28 @@ def alignment_chart(result: dict, png: Path, before: dict | None = None) -> None
     groups = languages_by_group(result)
     languages = groups["parallel"] + groups["monolingual-only"]
     plt, fig, ax = _figure(max(5, 0.6 * len(languages) + 2), 3.5)
-    for offset, direction in zip((-0.2, 0.2), DIRECTIONS):
+    for offset, direction in zip((-0.2, 0.2), DIRECTIONS, strict=True):
         positions = [i + offset for i in range(len(languages))]
-        ax.bar(positions, [result["scores"][direction.format(lang)] for lang in languages], width=0.4, label=direction.format("X"))
+        ax.bar(
+            positions,
+            [result["scores"][direction.format(lang)] for lang in languages],
+            width=0.4,
+            label=direction.format("X"),
+        )
         if before is not None:
             label = "before (the model it started from)" if offset > 0 else None
-            ax.scatter(positions, [before["scores"][direction.format(lang)] for lang in languages], marker="_", s=200, color="black", label=label)
+            ax.scatter(
+                positions,
+                [before["scores"][direction.format(lang)] for lang in languages],
+                marker="_",
+                s=200,
+                color="black",
+                label=label,
+            )
     if groups["monolingual-only"]:
-        ax.axvspan(len(groups["parallel"]) - 0.5, len(languages) - 0.5, color="grey", alpha=0.15, label="monolingual-only")
+        ax.axvspan(
+            len(groups["parallel"]) - 0.5, len(languages) - 0.5, color="grey", alpha=0.15, label="monolingual-only"
+        )
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylabel("retrieval accuracy (%)")
     ax.set_title("alignment on the corpus's held-out pairs")
@@ -236,16 +272,33 @@ def ablation_chart(results: dict[str, list[dict]], png: Path) -> None:
     """A panel per measure: per arm, each group's mean over seeds with the seeds' range as the error
     bar, and the token-overlap floor as a dashed line per group."""
     arms = list(results)
-    shown = [measure for measure in measures([run for runs in results.values() for run in runs]) if measure in RETRIEVAL]
+    shown = [
+        measure for measure in measures([run for runs in results.values() for run in runs]) if measure in RETRIEVAL
+    ]
     plt, fig, axes = _figure(max(6, 1.3 * len(arms) + 2), 4 * len(shown), rows=len(shown))
-    for ax, measure in zip(axes, shown):
+    for ax, measure in zip(axes, shown, strict=True):
         values = {arm: _group_values([run[measure] for run in runs]) for arm, runs in results.items()}
         floor = group_averages(overlap_floor(results[arms[0]][0][measure]))
-        for (offset, group), color in zip(zip((-0.2, 0.2), GROUPS), ("tab:blue", "tab:orange")):
+        for (offset, group), color in zip(
+            zip((-0.2, 0.2), GROUPS, strict=True), ("tab:blue", "tab:orange"), strict=True
+        ):
             per_arm = [values[arm][group] for arm in arms]
-            means = [statistics.fmean(v) if v else float("nan") for v in per_arm]  # no bar for a group without languages
-            errors = [[m - min(v, default=m) for m, v in zip(means, per_arm)], [max(v, default=m) - m for m, v in zip(means, per_arm)]]
-            ax.bar([i + offset for i in range(len(arms))], means, width=0.4, yerr=errors, capsize=3, color=color, label=f"{group} languages")
+            means = [
+                statistics.fmean(v) if v else float("nan") for v in per_arm
+            ]  # no bar for a group without languages
+            errors = [
+                [m - min(v, default=m) for m, v in zip(means, per_arm, strict=True)],
+                [max(v, default=m) - m for m, v in zip(means, per_arm, strict=True)],
+            ]
+            ax.bar(
+                [i + offset for i in range(len(arms))],
+                means,
+                width=0.4,
+                yerr=errors,
+                capsize=3,
+                color=color,
+                label=f"{group} languages",
+            )
             if group in floor:
                 ax.axhline(floor[group], color=color, linestyle="--", linewidth=1, label=f"{OVERLAP}, {group}")
         ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")

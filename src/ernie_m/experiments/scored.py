@@ -65,33 +65,60 @@ class Scoring:
         """The evaluation of `model_dir` for each measure, keyed by task name."""
         measures = {HELDOUT: EvalSettings(task=HELDOUT, model_dir=model_dir, data_dir=corpus, progress=progress)}
         if self.xnli is not None:
-            measures["xnli-retrieval"] = EvalSettings(task="xnli-retrieval", model_dir=model_dir, data_dir=self.xnli,
-                                                      languages=self.xnli_languages, test_split=self.xnli_split, progress=progress)
+            measures["xnli-retrieval"] = EvalSettings(
+                task="xnli-retrieval",
+                model_dir=model_dir,
+                data_dir=self.xnli,
+                languages=self.xnli_languages,
+                test_split=self.xnli_split,
+                progress=progress,
+            )
         if self.tatoeba is not None:
-            measures["tatoeba"] = EvalSettings(task="tatoeba", model_dir=model_dir, data_dir=self.tatoeba,
-                                               languages=self.tatoeba_languages, progress=progress)
+            measures["tatoeba"] = EvalSettings(
+                task="tatoeba",
+                model_dir=model_dir,
+                data_dir=self.tatoeba,
+                languages=self.tatoeba_languages,
+                progress=progress,
+            )
         if self.conll is not None:
             measures["conll"] = self.conll_settings(model_dir, CONLL_LANGUAGES, progress)
         return measures
 
     def conll_settings(self, model_dir: Path, languages: tuple[str, ...], progress: bool) -> EvalSettings:
-        return EvalSettings(task="conll", model_dir=model_dir, data_dir=self.conll, languages=languages,
-                            finetune=self.conll_finetune, max_train_examples=self.conll_train_examples, progress=progress)
+        return EvalSettings(
+            task="conll",
+            model_dir=model_dir,
+            data_dir=self.conll,
+            languages=languages,
+            finetune=self.conll_finetune,
+            max_train_examples=self.conll_train_examples,
+            progress=progress,
+        )
 
     def keys(self) -> dict[str, dict]:
         """What each measure's result depends on besides the model (paths resolved), as stored in result.json."""
         keys = {HELDOUT: {}}
         if self.xnli is not None:
-            keys["xnli-retrieval"] = {"data": _resolved(self.xnli), "languages": list(self.xnli_languages), "split": self.xnli_split}
+            keys["xnli-retrieval"] = {
+                "data": _resolved(self.xnli),
+                "languages": list(self.xnli_languages),
+                "split": self.xnli_split,
+            }
         if self.tatoeba is not None:
             keys["tatoeba"] = {"data": _resolved(self.tatoeba), "languages": list(self.tatoeba_languages)}
         if self.conll is not None:
-            keys["conll"] = {"data": _resolved(self.conll), "finetune": asdict(self.conll_finetune),
-                             "train_examples": self.conll_train_examples}
+            keys["conll"] = {
+                "data": _resolved(self.conll),
+                "finetune": asdict(self.conll_finetune),
+                "train_examples": self.conll_train_examples,
+            }
         return keys
 
 
-def choose_conll_lr(scoring: Scoring, model_dir: Path, out_file: Path, progress: bool = True) -> tuple[Scoring, dict[str, float]]:
+def choose_conll_lr(
+    scoring: Scoring, model_dir: Path, out_file: Path, progress: bool = True
+) -> tuple[Scoring, dict[str, float]]:
     """`scoring` with the CoNLL fine-tuning learning rate that gives `model_dir` the best English dev
     F1 among CONLL_LEARNING_RATES, and each rate's best dev F1. Kept in `out_file` (reused for the
     same model and settings); a scoring without CoNLL is returned as it is."""
@@ -108,7 +135,9 @@ def choose_conll_lr(scoring: Scoring, model_dir: Path, out_file: Path, progress:
         saved = {"key": key, "dev_f1": dev}
         out_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(out_file, lambda p: p.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8"))
-    best = max(saved["dev_f1"], key=lambda lr: (saved["dev_f1"][lr], float(lr)))  # a tie (all collapsed: 0.0) goes to the larger rate
+    best = max(
+        saved["dev_f1"], key=lambda lr: (saved["dev_f1"][lr], float(lr))
+    )  # a tie (all collapsed: 0.0) goes to the larger rate
     return replace(scoring, conll_finetune=replace(scoring.conll_finetune, lr=float(best))), saved["dev_f1"]
 
 
@@ -116,8 +145,12 @@ def finetuning(scoring: Scoring, dev_f1: dict[str, float]) -> str:
     """How CoNLL was fine-tuned, and the English dev F1 of each learning rate tried (`choose_conll_lr`)."""
     tried = ", ".join(f"{lr}: {f1:.1f}" for lr, f1 in dev_f1.items())
     ft = scoring.conll_finetune
-    text = (f"Fine-tuned {ft.epochs} epochs on {scoring.conll_train_examples or 'all'} English training sentences, batch {ft.batch_size}, "
-            f"learning rate {ft.lr:g} without layer decay, chosen on English dev with the starting model of the arms (dev F1 by rate: {tried}).")
+    text = (
+        f"Fine-tuned {ft.epochs} epochs on {scoring.conll_train_examples or 'all'} English training sentences, batch "
+        f"{ft.batch_size}, "
+        f"learning rate {ft.lr:g} without layer decay, chosen on English dev with the starting model of the arms (dev "
+        f"F1 by rate: {tried})."
+    )
     if dev_f1 and max(dev_f1.values()) == 0:
         text += " Every rate collapsed on English dev (F1 0.0): the CoNLL scores below say nothing about the models."
     return text
@@ -134,12 +167,23 @@ def corpus_identity(corpus: Path) -> str:
     return f"{name}-{hashlib.blake2b((Path(corpus) / 'manifest.json').read_bytes(), digest_size=6).hexdigest()}"
 
 
-def train_and_score(config: Config, corpus: Path, tokenizer: Path | None, out_dir: Path, scoring: Scoring = Scoring(),
-                    progress: bool = True, init_from: Path | None = None) -> dict:
+def train_and_score(
+    config: Config,
+    corpus: Path,
+    tokenizer: Path | None,
+    out_dir: Path,
+    scoring: Scoring = Scoring(),
+    progress: bool = True,
+    init_from: Path | None = None,
+) -> dict:
     """Pre-train on the built `corpus` (from scratch with `tokenizer`, or continuing the model `init_from`
     with its own tokenizer), then score it: {measure: task result, "training": summary, "measured_with": ...}."""
-    settings = RunSettings(config, Path(corpus).resolve(), init_from and Path(init_from).resolve(),
-                           None if init_from else Path(tokenizer).resolve())
+    settings = RunSettings(
+        config,
+        Path(corpus).resolve(),
+        init_from and Path(init_from).resolve(),
+        None if init_from else Path(tokenizer).resolve(),
+    )
     out_dir = Path(out_dir)
     resume, earlier = _earlier(settings, out_dir, corpus)
     model_dir = out_dir / "model"
@@ -149,8 +193,9 @@ def train_and_score(config: Config, corpus: Path, tokenizer: Path | None, out_di
     return _scored(settings.corpus, model_dir, training, scoring, progress, out_dir, earlier)
 
 
-def score_untrained(config: Config, corpus: Path, tokenizer: Path, out_dir: Path, scoring: Scoring = Scoring(),
-                    progress: bool = True) -> dict:
+def score_untrained(
+    config: Config, corpus: Path, tokenizer: Path, out_dir: Path, scoring: Scoring = Scoring(), progress: bool = True
+) -> dict:
     """The same scores for the model as `train_and_score` initialises it from scratch (same seed),
     before its first step: the random initialisation, a floor for pre-training."""
     settings = RunSettings(config, Path(corpus).resolve(), None, Path(tokenizer).resolve())
@@ -164,12 +209,16 @@ def score_untrained(config: Config, corpus: Path, tokenizer: Path, out_dir: Path
     return _scored(settings.corpus, out_dir / "model", NOT_TRAINED, scoring, progress, out_dir, earlier)
 
 
-def score_model(model_dir: Path, corpus: Path, out_dir: Path, scoring: Scoring = Scoring(), progress: bool = True) -> dict:
+def score_model(
+    model_dir: Path, corpus: Path, out_dir: Path, scoring: Scoring = Scoring(), progress: bool = True
+) -> dict:
     """The same scores for a model trained elsewhere (XLM-R given as --init-from), kept in
     OUT/result.json and reused while the model's path stays the same."""
     model_dir, result_file = Path(model_dir).resolve(), Path(out_dir) / "result.json"
     earlier = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else None
-    if earlier is not None and (earlier.get("model") != str(model_dir) or earlier.get("corpus") != corpus_identity(corpus)):
+    if earlier is not None and (
+        earlier.get("model") != str(model_dir) or earlier.get("corpus") != corpus_identity(corpus)
+    ):
         earlier = None
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return _scored(Path(corpus).resolve(), model_dir, NOT_TRAINED, scoring, progress, Path(out_dir), earlier)
@@ -212,16 +261,22 @@ def _saved_settings(path: Path) -> RunSettings | None:
         return None
 
 
-def _scored(corpus: Path, model_dir: Path, training: dict, scoring: Scoring, progress: bool, out_dir: Path,
-            earlier: dict | None) -> dict:
+def _scored(
+    corpus: Path, model_dir: Path, training: dict, scoring: Scoring, progress: bool, out_dir: Path, earlier: dict | None
+) -> dict:
     """`model_dir` scored on every measure of `scoring`, reusing the results in `earlier` that were
     measured the same way; OUT/result.json written when anything was scored. Measures of `earlier`
     not asked for now are kept (the demo and the ablation share the base, each with its measures)."""
     earlier = earlier or {}
     keys, measured_with = scoring.keys(), earlier.get("measured_with", {})
     kept = {name: earlier[name] for name in measured_with if name not in keys and name in earlier}
-    result = {"model": str(Path(model_dir).resolve()), "corpus": corpus_identity(corpus), "training": training,
-              "measured_with": {**{name: measured_with[name] for name in kept}, **keys}, **kept}
+    result = {
+        "model": str(Path(model_dir).resolve()),
+        "corpus": corpus_identity(corpus),
+        "training": training,
+        "measured_with": {**{name: measured_with[name] for name in kept}, **keys},
+        **kept,
+    }
     wanted = scoring.measures(model_dir, corpus, progress)
     missing = [name for name in wanted if measured_with.get(name) != keys[name] or name not in earlier]
     if not missing:
@@ -234,12 +289,20 @@ def _scored(corpus: Path, model_dir: Path, training: dict, scoring: Scoring, pro
             result[name] = earlier[name]
             continue
         measured = run_task(evaluation)
-        measured["mono_only"] = [lang for lang in mono_only if f"{lang}->en" in measured["scores"] or lang in measured["scores"]]
+        measured["mono_only"] = [
+            lang for lang in mono_only if f"{lang}->en" in measured["scores"] or lang in measured["scores"]
+        ]
         result[name] = measured
     if missing:
-        if training["steps"] and (Path(model_dir) / RUN_SUMMARY).is_file():  # a model trained here: its card gets its scores
-            write_results(model_dir, [result[name] for name in wanted], allow_partial=True)  # the card says what each measure is
-        write_atomically(out_dir / "result.json", lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8"))
+        if (
+            training["steps"] and (Path(model_dir) / RUN_SUMMARY).is_file()
+        ):  # a model trained here: its card gets its scores
+            write_results(
+                model_dir, [result[name] for name in wanted], allow_partial=True
+            )  # the card says what each measure is
+        write_atomically(
+            out_dir / "result.json", lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        )
     return result
 
 

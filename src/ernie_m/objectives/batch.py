@@ -48,7 +48,10 @@ class SpecialIds:
             vocab_size=len(tokenizer),
         )
         if (ids.cls, ids.pad, ids.sep, ids.unk, ids.mask) != (0, 1, 2, 3, ids.vocab_size - 1):
-            raise ErnieMError(f"tokenizer: expected XLM-R's special-token layout (<s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=last), got {ids}")
+            raise ErnieMError(
+                "tokenizer: expected XLM-R's special-token layout (<s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=last), got "
+                f"{ids}"
+            )
         return ids
 
     @property
@@ -122,7 +125,11 @@ class Batch:
     placement: tuple[tuple[int, int, int], ...]  # (row, offset, length) of each sequence, in input order
 
     def to(self, device) -> Batch:
-        moved = {f.name: _to_device(getattr(self, f.name), device) for f in fields(self) if f.name not in ("attention", "placement")}
+        moved = {
+            f.name: _to_device(getattr(self, f.name), device)
+            for f in fields(self)
+            if f.name not in ("attention", "placement")
+        }
         return Batch(**moved, attention=self.attention.to(device), placement=self.placement)
 
     @property
@@ -156,7 +163,9 @@ def single(tokens: np.ndarray, language: int, specials: SpecialIds, max_length: 
     )
 
 
-def pair(a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int, specials: SpecialIds, max_length: int, positions: str) -> Sequence:
+def pair(
+    a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int, specials: SpecialIds, max_length: int, positions: str
+) -> Sequence:
     """`<s> a </s></s> b </s>`: segment S is `<s> a </s>`, segment T is `</s> b </s>`.
 
     `positions`: "restart" numbers T from 2 again (XLM), "continuous" goes on after S.
@@ -185,11 +194,17 @@ def fit_pair(a: np.ndarray, b: np.ndarray, budget: int) -> tuple[np.ndarray, np.
 
 
 def concat(first: Sequence, second: Sequence) -> Sequence:
-    return Sequence(**{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)]) for f in fields(Sequence)})
+    return Sequence(
+        **{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)]) for f in fields(Sequence)}
+    )
 
 
 def mask_tokens(
-    seq: Sequence, config: ObjectiveConfig, specials: SpecialIds, rng: np.random.Generator, maskable: np.ndarray | None = None
+    seq: Sequence,
+    config: ObjectiveConfig,
+    specials: SpecialIds,
+    rng: np.random.Generator,
+    maskable: np.ndarray | None = None,
 ) -> np.ndarray:
     """Select `mask_prob` of the non-special tokens (at least one) and corrupt them 80/10/10, in place.
 
@@ -224,7 +239,12 @@ def collate(
     and `sees` make the `Attention` rule; a token never attends outside its own sequence, so
     packing changes no output."""
     sees = np.asarray(sees, dtype=bool)
-    if sees.ndim != 2 or sees.shape[0] != sees.shape[1] or groups is not None and max(int(g.max(initial=0)) for g in groups) >= len(sees):
+    if (
+        sees.ndim != 2
+        or sees.shape[0] != sees.shape[1]
+        or groups is not None
+        and max(int(g.max(initial=0)) for g in groups) >= len(sees)
+    ):
         raise ValueError(f"attention groups must index the square table `sees` (shape {sees.shape})")
     placement = pack([len(s) for s in sequences], row_length)
     rows = 1 + max(row for row, _, _ in placement)
@@ -235,7 +255,7 @@ def collate(
     labels = np.full((rows, length), IGNORE, dtype=np.int64)
     sequence = np.full((rows, length), -1, dtype=np.int64)
     group = np.zeros((rows, length), dtype=np.int64)
-    for index, (seq, (row, offset, n)) in enumerate(zip(sequences, placement)):
+    for index, (seq, (row, offset, n)) in enumerate(zip(sequences, placement, strict=True)):
         span = slice(offset, offset + n)
         input_ids[row, span] = seq.input_ids
         position_ids[row, span] = seq.position_ids

@@ -45,7 +45,7 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     """Both steps: generate pseudo translations with `ctx.generator`, then the training batch."""
     targets = choose_targets([lang for _, lang in examples], ctx.bt_target_languages, rng)
     languages = [lang for _, lang in examples]
-    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples))
+    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples), strict=True)
     step1 = generation_batch(sources, lengths, languages, targets, ctx)
     with torch.no_grad():
         logits = ctx.generator(step1)
@@ -72,10 +72,12 @@ def fit_to_budget(tokens: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, in
 
 
 # Step 1's attention by group = segment: 0 source, 1 placeholder (rows: the query's group, columns: the key's).
-GENERATION_SEES = np.array([
-    [True, False],  # source: the source only
-    [True, True],  # placeholder: the source and all placeholders
-])
+GENERATION_SEES = np.array(
+    [
+        [True, False],  # source: the source only
+        [True, True],  # placeholder: the source and all placeholders
+    ]
+)
 
 
 def generation_batch(
@@ -83,7 +85,7 @@ def generation_batch(
 ) -> Batch:
     """Step 1 inputs; the placeholders to fill are its predicted positions (labels <mask>; no loss is taken)."""
     sequences = []
-    for tokens, k, lang, target in zip(sources, lengths, languages, targets):
+    for tokens, k, lang, target in zip(sources, lengths, languages, targets, strict=True):
         layout = ctx.pair(tokens, lang, np.full(k, ctx.specials.mask), target)
         seq = _drop(layout, (layout.segment == TARGET) & layout.special)  # no </s> around the placeholders
         seq.labels[seq.segment == TARGET] = ctx.specials.mask
@@ -120,7 +122,9 @@ def training_batch(
     rng: np.random.Generator,
 ) -> Batch:
     """Step 2: `<s> x' </s></s> h </s>`, masks and labels on the source sentence only."""
-    sequences = [ctx.pair(x, lang, h, target) for x, lang, h, target in zip(sources, languages, pseudo, targets)]
+    sequences = [
+        ctx.pair(x, lang, h, target) for x, lang, h, target in zip(sources, languages, pseudo, targets, strict=True)
+    ]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng, maskable=seq.segment == SOURCE)
     return collate(sequences, ctx.specials, ctx.row_length)
@@ -147,17 +151,18 @@ def generator_stats(pairs: WatchedPairs, ctx: BatchContext) -> dict[str, float]:
     """Step 1 run on held-out sources toward their references' languages, as training decodes it:
     the percent of generated pieces copied from the source, the percent among the most frequent
     pieces, and the mean bag-of-pieces F1 against the reference translation."""
-    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens in pairs.sources))
+    sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens in pairs.sources), strict=True)
     step1 = generation_batch(list(sources), list(lengths), pairs.languages, pairs.targets, ctx)
     with torch.no_grad():
         logits = ctx.generator(step1)
     pseudo = decode(logits, step1, ctx, np.random.default_rng(0))
     generated = np.concatenate(pseudo)
-    copied = np.concatenate([np.isin(h, source) for h, source in zip(pseudo, sources)])
+    copied = np.concatenate([np.isin(h, source) for h, source in zip(pseudo, sources, strict=True)])
     return {
         "bt/copied": 100.0 * float(copied.mean()),
         "bt/frequent": 100.0 * float(np.isin(generated, list(pairs.frequent)).mean()),
-        "bt/overlap_f1": 100.0 * float(np.mean([_bag_f1(h, reference) for h, reference in zip(pseudo, pairs.references)])),
+        "bt/overlap_f1": 100.0
+        * float(np.mean([_bag_f1(h, reference) for h, reference in zip(pseudo, pairs.references, strict=True)])),
     }
 
 

@@ -30,12 +30,14 @@ DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
 
 # The table above indexed by token group, group = 2 x segment + masked:
 # 0 unmasked S, 1 masked S, 2 unmasked T, 3 masked T (rows: the query's group, columns: the key's).
-SEES = np.array([
-    [True, False, False, False],  # unmasked S: its own sentence's unmasked tokens
-    [False, True, True, False],  # masked S: masked S and the other sentence's unmasked tokens
-    [False, False, True, False],  # unmasked T: its own sentence's unmasked tokens
-    [True, False, False, True],  # masked T: the other sentence's unmasked tokens and masked T
-])
+SEES = np.array(
+    [
+        [True, False, False, False],  # unmasked S: its own sentence's unmasked tokens
+        [False, True, True, False],  # masked S: masked S and the other sentence's unmasked tokens
+        [False, False, True, False],  # unmasked T: its own sentence's unmasked tokens
+        [True, False, False, True],  # masked T: the other sentence's unmasked tokens and masked T
+    ]
+)
 
 
 def groups(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
@@ -43,7 +45,15 @@ def groups(segment: np.ndarray, masked: np.ndarray) -> np.ndarray:
     return 2 * (segment == TARGET) + masked.astype(np.int64)
 
 
-def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
+def build_batch(
+    examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator
+) -> Batch:
     sequences = [ctx.pair(*example) for example in examples]
     masked = [mask_tokens(seq, ctx.config, ctx.specials, rng) for seq in sequences]
-    return collate(sequences, ctx.specials, ctx.row_length, [groups(s.segment, m) for s, m in zip(sequences, masked)], SEES)
+    return collate(
+        sequences,
+        ctx.specials,
+        ctx.row_length,
+        [groups(s.segment, m) for s, m in zip(sequences, masked, strict=True)],
+        SEES,
+    )

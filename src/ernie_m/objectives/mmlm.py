@@ -1,6 +1,6 @@
 """MMLM: masked language modelling on one monolingual sentence, full attention.
 
-    <s> x1 [M] x3 </s>   every token attends every token; labels at the masked positions.
+<s> x1 [M] x3 </s>   every token attends every token; labels at the masked positions.
 """
 
 from __future__ import annotations

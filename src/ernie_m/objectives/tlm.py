@@ -1,7 +1,7 @@
 """TLM (XLM): masked language modelling on a parallel pair in one sequence, full attention.
 
-    <s> a1 [M] a3 </s></s> b1 b2 [M] </s>   masks in both sentences; every token attends every token,
-    so a masked token may use its own sentence and the translation.
+<s> a1 [M] a3 </s></s> b1 b2 [M] </s>   masks in both sentences; every token attends every token,
+so a masked token may use its own sentence and the translation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from ernie_m.objectives.batch import (
 DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
 
 
-def build_batch(examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
+def build_batch(
+    examples: list[tuple[np.ndarray, int, np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator
+) -> Batch:
     sequences = [ctx.pair(*example) for example in examples]
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)

@@ -37,14 +37,27 @@ def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict
     """Write checkpoint `step` under `directory` atomically; keep only the newest `keep`."""
     final = directory / f"{PREFIX}{step:06d}"
     with staged_directory(final) as staging:
-        model.mlm.config.to_json_file(staging / "config.json")  # what `ernie-m export --checkpoint` rebuilds the model from
+        model.mlm.config.to_json_file(
+            staging / "config.json"
+        )  # what `ernie-m export --checkpoint` rebuilds the model from
         safetensors.torch.save_model(model, str(staging / "model.safetensors"))
-        torch.save({**trainer_state, "step": step}, staging / "trainer.pt")  # last: a checkpoint without it is incomplete
+        torch.save(
+            {**trainer_state, "step": step}, staging / "trainer.pt"
+        )  # last: a checkpoint without it is incomplete
     _prune(directory, keep)
     return final
 
 
-def save_sharded(directory: Path, step: int, model: torch.nn.Module, optimizer, trainer_state: dict, keep: int, is_main: bool, barrier) -> Path:
+def save_sharded(
+    directory: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer,
+    trainer_state: dict,
+    keep: int,
+    is_main: bool,
+    barrier,
+) -> Path:
     """Every rank writes its shards of weights and optimizer state; the main rank the rest, then renames."""
     final = directory / f"{PREFIX}{step:06d}"
     partial = directory / f".{final.name}.partial"
@@ -110,14 +123,20 @@ def check_inputs(saved: dict | None, current: dict, path: Path, accept_changed_c
         return
     changed = [f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(saved["config"], current["config"], "")]
     if changed:
-        raise ErnieMError(f"{path}: the run's config (OUT/run.yaml) changed since this checkpoint ({'; '.join(changed)}); "
-                          "put the values back, or start a new run")
+        raise ErnieMError(
+            f"{path}: the run's config (OUT/run.yaml) changed since this checkpoint ({'; '.join(changed)}); "
+            "put the values back, or start a new run"
+        )
     if saved["tokenizer"] != current["tokenizer"]:
-        raise ErnieMError(f"{path}: the run's tokenizer changed since this checkpoint; a model cannot continue with "
-                          "other token ids: put the tokenizer back, or start a new run")
+        raise ErnieMError(
+            f"{path}: the run's tokenizer changed since this checkpoint; a model cannot continue with "
+            "other token ids: put the tokenizer back, or start a new run"
+        )
     if saved["corpus"] != current["corpus"] and not accept_changed_corpus:
-        raise ErnieMError(f"{path}: the corpus changed since this checkpoint; resume with the corpus the run started "
-                          "with, or pass --accept-changed-corpus to continue on this one")
+        raise ErnieMError(
+            f"{path}: the corpus changed since this checkpoint; resume with the corpus the run started "
+            "with, or pass --accept-changed-corpus to continue on this one"
+        )
 
 
 def _differences(old, new, where: str):

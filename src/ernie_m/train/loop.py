@@ -50,8 +50,12 @@ class Trainer:
     dist: distributed.Context
     out_dir: Path
     watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
-    inputs: dict = field(default_factory=dict)  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
-    validation: dict[str, list[list]] = field(default_factory=dict)  # per objective, fixed example lists of the dev split
+    inputs: dict = field(
+        default_factory=dict
+    )  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
+    validation: dict[str, list[list]] = field(
+        default_factory=dict
+    )  # per objective, fixed example lists of the dev split
     reporters: Reporters | None = None  # TensorBoard, Weights & Biases (train.report_to), main rank only
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0
@@ -59,7 +63,11 @@ class Trainer:
 
     def __post_init__(self):
         self.batch_context = BatchContext(
-            self.specials, self.config.objectives, self.config.data.max_length, self.generate, self.bt_target_languages,
+            self.specials,
+            self.config.objectives,
+            self.config.data.max_length,
+            self.generate,
+            self.bt_target_languages,
             packing=self.config.data.packing,
         )
 
@@ -70,18 +78,33 @@ class Trainer:
     def run(self, start: int, stop: int, progress: bool = True) -> None:
         """Optimizer steps start+1 .. stop (1-based, as logged and checkpointed)."""
         # A bar on a terminal; elsewhere (--no-progress, CI, a batch system's log) one plain line per log interval.
-        bar = tqdm(total=stop, initial=start, desc="pretrain", unit="step", disable=not (progress and self.dist.is_main and sys.stderr.isatty()))
+        bar = tqdm(
+            total=stop,
+            initial=start,
+            desc="pretrain",
+            unit="step",
+            disable=not (progress and self.dist.is_main and sys.stderr.isatty()),
+        )
         for step in range(start + 1, stop + 1):
             self.train_step(step)
             bar.update(1)
             at_checkpoint = step % self.config.train.checkpoint_every == 0 or step == stop
             if step % self.config.train.log_every == 0 or at_checkpoint:
                 record = self.log(step)
-                losses = " ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/"))
+                losses = " ".join(
+                    f"{k.removeprefix('loss/')}={v:.3f}" for k, v in record.items() if k.startswith("loss/")
+                )
                 bar.set_postfix_str(losses)
                 if bar.disable and self.dist.is_main:
-                    log.info("step %d/%d (%s): %s lr=%.3g tokens/s=%s", step, self.config.total_steps, record["stage"], losses,
-                             record["lr"], f"{record['tokens_per_s']:,.0f}")
+                    log.info(
+                        "step %d/%d (%s): %s lr=%.3g tokens/s=%s",
+                        step,
+                        self.config.total_steps,
+                        record["stage"],
+                        losses,
+                        record["lr"],
+                        f"{record['tokens_per_s']:,.0f}",
+                    )
             if self.validation and self.eval_every and (step % self.eval_every == 0 or step == self.config.total_steps):
                 record = self.validate(step)
                 losses = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("val/"))
@@ -106,7 +129,9 @@ class Trainer:
             for name, batches in sorted(self.validation.items()):
                 losses = []
                 for index, examples in enumerate(batches):
-                    batch = OBJECTIVES[name].build_batch(examples, self.batch_context, np.random.default_rng([self.config.train.seed, index]))
+                    batch = OBJECTIVES[name].build_batch(
+                        examples, self.batch_context, np.random.default_rng([self.config.train.seed, index])
+                    )
                     with self.mixed_precision():
                         logits = self.model(batch.to(self.dist.device))
                     losses.append(masked_lm_loss(logits, batch).item())
@@ -205,12 +230,17 @@ class Trainer:
         checksums = distributed.parameter_checksums(self.model, self.dist)
         if not all(math.isfinite(value) for value in checksums):
             raise self.diverged(step, f"parameter checksums {checksums}")
-        state = {"scheduler": self.scheduler.state_dict(), "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist),
-                 "inputs": self.inputs}
+        state = {
+            "scheduler": self.scheduler.state_dict(),
+            "samplers": distributed.gather_objects(self.sampler.state_dict(), self.dist),
+            "inputs": self.inputs,
+        }
         directory, keep = self.out_dir / "checkpoints", self.config.train.keep_checkpoints
         if self.config.train.parallel == "fsdp":
             barrier = lambda: distributed.barrier(self.dist)  # noqa: E731
-            checkpoint.save_sharded(directory, step, self.model, self.optimizer, state, keep, self.dist.is_main, barrier)
+            checkpoint.save_sharded(
+                directory, step, self.model, self.optimizer, state, keep, self.dist.is_main, barrier
+            )
         elif self.dist.is_main:
             checkpoint.save(directory, step, self.ernie_m, {**state, "optimizer": self.optimizer.state_dict()}, keep)
         self.log_checksums(step, "checkpoint", checksums)
@@ -240,7 +270,9 @@ class Trainer:
             checkpoint.load_weights(path, self.ernie_m, self.dist.device)
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        samplers = state.get("samplers") or [state["sampler"]]  # "sampler": rank 0's alone, in checkpoints of earlier versions
+        samplers = state.get("samplers") or [
+            state["sampler"]
+        ]  # "sampler": rank 0's alone, in checkpoints of earlier versions
         if len(samplers) == self.dist.world_size:
             self.sampler.load_state_dict(samplers[self.dist.rank])
         else:

@@ -17,8 +17,10 @@ def check_reporters(names: tuple[str, ...]) -> None:
         if name not in REPORTERS:
             raise ErnieMError(f"train.report_to: unknown {name!r}; known: {', '.join(REPORTERS)}")
         if importlib.util.find_spec(REPORTERS[name]) is None:
-            raise ErnieMError(f"train.report_to {name}: the {REPORTERS[name]} package is not installed "
-                              f"(pip install 'ernie-m[{name}]'), or drop it from train.report_to")
+            raise ErnieMError(
+                f"train.report_to {name}: the {REPORTERS[name]} package is not installed "
+                f"(pip install 'ernie-m[{name}]'), or drop it from train.report_to"
+            )
 
 
 class Reporters:
@@ -34,7 +36,9 @@ class Reporters:
         if "wandb" in names:
             import wandb
 
-            self.wandb = wandb.init(project="ernie-m", name=Path(out_dir).resolve().name, dir=str(out_dir), config=config)
+            self.wandb = wandb.init(
+                project="ernie-m", name=Path(out_dir).resolve().name, dir=str(out_dir), config=config
+            )
 
     def scalars(self, record: dict) -> None:
         values = {key: value for key, value in record.items() if isinstance(value, (int, float)) and key != "step"}

@@ -38,7 +38,14 @@ from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
 from ernie_m.data.tokenizer import balanced_sample, load_tokenizer, train_tokenizer
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import copy_directory, write_atomically
-from ernie_m.model import compile_layers, load_model, model_from_config, new_model, save_pretrained, turn_off_attention_dropout
+from ernie_m.model import (
+    compile_layers,
+    load_model,
+    model_from_config,
+    new_model,
+    save_pretrained,
+    turn_off_attention_dropout,
+)
 from ernie_m.objectives import OBJECTIVES
 from ernie_m.objectives.batch import SpecialIds
 from ernie_m.objectives.btmlm import WatchedPairs
@@ -63,21 +70,43 @@ class RunSettings:
     tokenizer: Path | None = None  # None: the --init-from model's, or one trained on the corpus
 
     def save(self, path: Path) -> None:
-        data = {"corpus": _text(self.corpus), "init_from": _text(self.init_from), "tokenizer": _text(self.tokenizer),
-                "config": self.config.to_dict()}
-        write_atomically(path, lambda partial: partial.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"))
+        data = {
+            "corpus": _text(self.corpus),
+            "init_from": _text(self.init_from),
+            "tokenizer": _text(self.tokenizer),
+            "config": self.config.to_dict(),
+        }
+        write_atomically(
+            path,
+            lambda partial: partial.write_text(
+                yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
+            ),
+        )
 
     @classmethod
     def load(cls, path: Path) -> RunSettings:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            return cls(config_from_dict(data["config"]), _path(data["corpus"]), _path(data["init_from"]), _path(data.get("tokenizer")))
+            return cls(
+                config_from_dict(data["config"]),
+                _path(data["corpus"]),
+                _path(data["init_from"]),
+                _path(data.get("tokenizer")),
+            )
         except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError) as error:
-            raise ErnieMError(f"{path}: not the settings of a run ({first_line(error)}); restore it, or start a new run") from None
+            raise ErnieMError(
+                f"{path}: not the settings of a run ({first_line(error)}); restore it, or start a new run"
+            ) from None
 
 
-def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, stop_at: int | None = None, progress: bool = True,
-             accept_changed_corpus: bool = False) -> Path | None:
+def pretrain(
+    settings: RunSettings | None,
+    out_dir: Path,
+    resume: bool = False,
+    stop_at: int | None = None,
+    progress: bool = True,
+    accept_changed_corpus: bool = False,
+) -> Path | None:
     """Run (or resume) pre-training; return OUT/model when the schedule is complete, else None. A resume
     refuses a changed config or tokenizer, and a changed corpus unless `accept_changed_corpus`."""
     out_dir = Path(out_dir)
@@ -89,13 +118,24 @@ def pretrain(settings: RunSettings | None, out_dir: Path, resume: bool = False, 
         distributed.cleanup()
 
 
-def _pretrain(settings: RunSettings, out_dir: Path, resume: bool, stop_at: int | None, progress: bool, dist,
-              accept_changed_corpus: bool) -> Path | None:
+def _pretrain(
+    settings: RunSettings,
+    out_dir: Path,
+    resume: bool,
+    stop_at: int | None,
+    progress: bool,
+    dist,
+    accept_changed_corpus: bool,
+) -> Path | None:
     config = settings.config
     if config.model.attn_implementation == "flex_attention" and dist.device.type != "cuda":
-        raise ErnieMError("model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
-                          "backward on CPU); use sdpa here")
-    check_reporters(config.train.report_to)  # an optional package asked for and absent: refused before anything is written
+        raise ErnieMError(
+            "model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
+            "backward on CPU); use sdpa here"
+        )
+    check_reporters(
+        config.train.report_to
+    )  # an optional package asked for and absent: refused before anything is written
     corpus = read_text_corpus(settings)
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
@@ -149,15 +189,29 @@ def run_summary(settings: RunSettings, corpus: TextCorpus, model, out_dir: Path,
         "languages": model.languages,
         "init_from": settings.init_from and Path(settings.init_from).resolve().name,  # names only: a card is published
         "corpus": settings.corpus and Path(settings.corpus).resolve().name,  # None: the system's translation catalogs
-        "data": {"pairs": {f"{a}-{b}": len(pairs) for (a, b), pairs in sorted(corpus.pairs.items())},
-                 "monolingual": {lang: len(lines) for lang, lines in sorted(corpus.mono.items())}},
-        "model": {"layers": hf.num_hidden_layers, "hidden": hf.hidden_size, "heads": hf.num_attention_heads,
-                  "intermediate": hf.intermediate_size, "vocab_size": hf.vocab_size,
-                  "parameters": sum(p.numel() for p in model.parameters())},
-        "training": {"steps": config.total_steps, "batch_size": config.train.batch_size, "grad_accum": config.train.grad_accum,
-                     "processes": processes, "max_length": config.data.max_length, "lr": config.train.lr,
-                     "warmup_steps": config.train.warmup_steps, "seed": config.train.seed,
-                     "stages": [dataclasses.asdict(stage) for stage in config.stages]},
+        "data": {
+            "pairs": {f"{a}-{b}": len(pairs) for (a, b), pairs in sorted(corpus.pairs.items())},
+            "monolingual": {lang: len(lines) for lang, lines in sorted(corpus.mono.items())},
+        },
+        "model": {
+            "layers": hf.num_hidden_layers,
+            "hidden": hf.hidden_size,
+            "heads": hf.num_attention_heads,
+            "intermediate": hf.intermediate_size,
+            "vocab_size": hf.vocab_size,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+        "training": {
+            "steps": config.total_steps,
+            "batch_size": config.train.batch_size,
+            "grad_accum": config.train.grad_accum,
+            "processes": processes,
+            "max_length": config.data.max_length,
+            "lr": config.train.lr,
+            "warmup_steps": config.train.warmup_steps,
+            "seed": config.train.seed,
+            "stages": [dataclasses.asdict(stage) for stage in config.stages],
+        },
         "losses_over": LOSSES_OVER,
         "final_losses": final_losses(out_dir / "log.jsonl"),
         "validation_losses": validation_losses(out_dir / "log.jsonl"),
@@ -184,12 +238,17 @@ def validation_losses(log_file: Path) -> dict[str, float]:
     return last
 
 
-def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Path, progress: bool, dist) -> tuple[Trainer, object]:
+def _build_trainer(
+    settings: RunSettings, corpus: TextCorpus, given, out_dir: Path, progress: bool, dist
+) -> tuple[Trainer, object]:
     """Tokenizer, tokenized corpus, model, optimizer and sampler, assembled into a Trainer."""
     config = settings.config
     tokenizer, model = given or (_trained_tokenizer(settings, corpus, out_dir, dist), None)
-    inputs = {"config": config.to_dict(), "corpus": corpus_fingerprint(corpus),
-              "tokenizer": tokenizer_fingerprint(settings.init_from or out_dir / "tokenizer")}
+    inputs = {
+        "config": config.to_dict(),
+        "corpus": corpus_fingerprint(corpus),
+        "tokenizer": tokenizer_fingerprint(settings.init_from or out_dir / "tokenizer"),
+    }
     key = shard_key(inputs["corpus"], inputs["tokenizer"], config.data.max_length - 2, config.data.mono_from_parallel)
     tokenized = _shards(settings, corpus, out_dir, progress, dist, key)
     if model is None:
@@ -211,7 +270,9 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         model=model,
         optimizer=optimizer,
         scheduler=build_scheduler(optimizer, config.train, config.total_steps),
-        sampler=ExampleSampler(tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size),
+        sampler=ExampleSampler(
+            tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size
+        ),
         specials=SpecialIds.from_tokenizer(tokenizer),
         bt_target_languages=tuple(language_ids[lang] for lang in targets if lang in language_ids),
         dist=dist,
@@ -219,7 +280,9 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
         watch=watched_pairs(settings, held, tokenizer, language_ids),
         inputs=inputs,
         validation=validation_examples(settings, held, tokenizer, language_ids),
-        reporters=Reporters(config.train.report_to, out_dir, config.to_dict()) if config.train.report_to and dist.is_main else None,
+        reporters=Reporters(config.train.report_to, out_dir, config.to_dict())
+        if config.train.report_to and dist.is_main
+        else None,
     )
     return trainer, tokenizer
 
@@ -227,26 +290,37 @@ def _build_trainer(settings: RunSettings, corpus: TextCorpus, given, out_dir: Pa
 WATCHED_PER_LANGUAGE, FREQUENT_PIECES = 16, 10
 
 
-def watched_pairs(settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]) -> WatchedPairs | None:
+def watched_pairs(
+    settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]
+) -> WatchedPairs | None:
     """For a schedule with BTMLM on a built corpus: the first WATCHED_PER_LANGUAGE dev pairs of each
     language, X -> en, that its generator is watched on, and the 10 most frequent pieces of the dev
     split; None otherwise (nothing to watch, or no held-out pairs)."""
     config = settings.config
     if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or held is None:
         return None
-    chosen = [(lang, pair) for (english, lang), pairs in sorted(held.pairs.items()) if english == "en" and lang in language_ids
-              for pair in pairs[:WATCHED_PER_LANGUAGE]]
+    chosen = [
+        (lang, pair)
+        for (english, lang), pairs in sorted(held.pairs.items())
+        if english == "en" and lang in language_ids
+        for pair in pairs[:WATCHED_PER_LANGUAGE]
+    ]
     if not chosen or "en" not in language_ids:
         return None
+
     def ids(texts: list[str]) -> list[np.ndarray]:
-        rows = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.data.max_length - 4)["input_ids"]
+        rows = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.data.max_length - 4)[
+            "input_ids"
+        ]
         return [np.asarray(row or [tokenizer.unk_token_id], dtype=np.int64) for row in rows]
 
     every = [text for pairs in held.pairs.values() for pair in pairs for text in pair]
     counts = Counter(np.concatenate(ids(every)).tolist())
     return WatchedPairs(
-        sources=ids([foreign for _, (_, foreign) in chosen]), languages=[language_ids[lang] for lang, _ in chosen],
-        references=ids([english for _, (english, _) in chosen]), targets=[language_ids["en"]] * len(chosen),
+        sources=ids([foreign for _, (_, foreign) in chosen]),
+        languages=[language_ids[lang] for lang, _ in chosen],
+        references=ids([english for _, (english, _) in chosen]),
+        targets=[language_ids["en"]] * len(chosen),
         frequent=frozenset(piece for piece, _ in counts.most_common(FREQUENT_PIECES)),
     )
 
@@ -263,7 +337,9 @@ def dev_split(settings: RunSettings) -> TextCorpus | None:
     return read_corpus_dir(dev)
 
 
-def validation_examples(settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]) -> dict[str, list[list]]:
+def validation_examples(
+    settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]
+) -> dict[str, list[list]]:
     """For each objective of the schedule, VALIDATION_BATCHES fixed example lists drawn from the dev split
     `held` as training draws them; empty without a dev split or with train.eval_every 0."""
     config = settings.config
@@ -274,8 +350,11 @@ def validation_examples(settings: RunSettings, held: TextCorpus | None, tokenize
     sampler = ExampleSampler(tokenized, known, config.data.alpha, config.train.seed)
     rng = np.random.default_rng([config.train.seed, len(known)])
     used = sorted({name for stage in config.stages for name, weight in stage.objectives.items() if weight > 0})
-    return {name: [sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng) for _ in range(VALIDATION_BATCHES)]
-            for name in used if sampler.sources[OBJECTIVES[name].DATA]}
+    return {
+        name: [sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng) for _ in range(VALIDATION_BATCHES)]
+        for name in used
+        if sampler.sources[OBJECTIVES[name].DATA]
+    }
 
 
 def initial_model(config: Config, vocab_size: int, languages: list[str]):
@@ -284,7 +363,9 @@ def initial_model(config: Config, vocab_size: int, languages: list[str]):
     return new_model(config.model, vocab_size, languages, config.data.max_length)
 
 
-def _shards(settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist, fingerprint: str) -> TokenizedCorpus:
+def _shards(
+    settings: RunSettings, corpus: TextCorpus, out_dir: Path, progress: bool, dist, fingerprint: str
+) -> TokenizedCorpus:
     """The corpus tokenised once (by the main rank) into memory-mapped shards under OUT/shards/<fingerprint>/
     (`shard_fingerprint`), reused by --resume as long as neither the corpus nor the tokenizer changed."""
     data = settings.config.data
@@ -308,7 +389,9 @@ def _check_out_dir(settings: RunSettings | None, out_dir: Path, resume: bool) ->
             raise ErnieMError(f"{out_dir}: --resume found no run to continue (no run.yaml, no checkpoint)")
         return RunSettings.load(out_dir / "run.yaml")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise ErnieMError(f"{out_dir}: output directory exists and is not empty; pass --resume to continue it, or another --out")
+        raise ErnieMError(
+            f"{out_dir}: output directory exists and is not empty; pass --resume to continue it, or another --out"
+        )
     return settings
 
 
@@ -326,7 +409,11 @@ def _trained_tokenizer(settings: RunSettings, corpus: TextCorpus, out_dir: Path,
         copy_directory(settings.tokenizer, path)
     elif dist.is_main and not path.exists():
         tokenizer = settings.config.tokenizer
-        log.info("tokenizer: training a %d-piece SentencePiece model (up to %d sentences)", tokenizer.vocab_size, tokenizer.max_sentences)
+        log.info(
+            "tokenizer: training a %d-piece SentencePiece model (up to %d sentences)",
+            tokenizer.vocab_size,
+            tokenizer.max_sentences,
+        )
         sample = balanced_sample(corpus, tokenizer.max_sentences, tokenizer.alpha, settings.config.train.seed)
         train_tokenizer(sample, path, tokenizer.vocab_size, settings.config.train.seed, tokenizer.max_sentences)
     distributed.barrier(dist)
@@ -344,20 +431,30 @@ def _from_init(settings: RunSettings, corpus: TextCorpus):
     if settings.init_from is None:
         return None
     config = settings.config
-    model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)  # names an unconverted ERNIE-M
+    model = load_model(
+        settings.init_from, corpus.languages(), config.model.attn_implementation
+    )  # names an unconverted ERNIE-M
     tokenizer = load_tokenizer(settings.init_from)
     hf = model.mlm.config
     if hf.vocab_size != len(tokenizer):
-        raise ErnieMError(f"{settings.init_from}: model vocabulary {hf.vocab_size} != tokenizer vocabulary {len(tokenizer)}")
+        raise ErnieMError(
+            f"{settings.init_from}: model vocabulary {hf.vocab_size} != tokenizer vocabulary {len(tokenizer)}"
+        )
     if config.data.max_length + 2 > hf.max_position_embeddings:
-        raise ErnieMError(f"data.max_length {config.data.max_length} exceeds what {settings.init_from} supports ({hf.max_position_embeddings - 2})")
+        raise ErnieMError(
+            f"data.max_length {config.data.max_length} exceeds what {settings.init_from} supports "
+            f"({hf.max_position_embeddings - 2})"
+        )
     return tokenizer, model
 
 
 def _check_schedule(config: Config, corpus: TextCorpus) -> None:
     """Refuse a schedule the corpus cannot feed, before anything is written."""
     used = {name for stage in config.stages for name, w in stage.objectives.items() if w > 0}
-    has = {"mono": bool(corpus.mono) or (config.data.mono_from_parallel and bool(corpus.pairs)), "pairs": bool(corpus.pairs)}
+    has = {
+        "mono": bool(corpus.mono) or (config.data.mono_from_parallel and bool(corpus.pairs)),
+        "pairs": bool(corpus.pairs),
+    }
     for name in sorted(used):
         if not has[OBJECTIVES[name].DATA]:
             text = "monolingual sentences" if OBJECTIVES[name].DATA == "mono" else "parallel pairs"
@@ -401,7 +498,9 @@ def _truncate_log(path: Path, step: int) -> None:
             record = json.loads(line)
         except json.JSONDecodeError:
             if number < len(lines):
-                raise ErnieMError(f"{path}: line {number} is not JSON; the log is damaged beyond a torn last line") from None
+                raise ErnieMError(
+                    f"{path}: line {number} is not JSON; the log is damaged beyond a torn last line"
+                ) from None
             log.warning("%s: line %d was cut off by the interruption; dropped", path, number)
             continue
         if record["step"] <= step:
@@ -422,11 +521,15 @@ def export_checkpoint(path: Path, out_dir: Path) -> Path:
     run's tokenizer, as the run exports its final model (without the model card)."""
     path = Path(path)
     if (path / "sharded").is_dir():
-        raise ErnieMError(f"{path}: a sharded (FSDP) checkpoint; export is for unsharded ones (resume the run to its end to export)")
+        raise ErnieMError(
+            f"{path}: a sharded (FSDP) checkpoint; export is for unsharded ones (resume the run to its end to export)"
+        )
     missing = [name for name in ("config.json", "model.safetensors", "trainer.pt") if not (path / name).is_file()]
     if missing:
-        raise ErnieMError(f"{path}: not a complete checkpoint of this version (no {', '.join(missing)}); "
-                          "give OUT/checkpoints/step-N of a run")
+        raise ErnieMError(
+            f"{path}: not a complete checkpoint of this version (no {', '.join(missing)}); "
+            "give OUT/checkpoints/step-N of a run"
+        )
     run_dir = path.parent.parent
     if not (run_dir / "run.yaml").is_file():
         raise ErnieMError(f"{path}: no run.yaml two folders up; a checkpoint is exported from inside its run's folder")

@@ -17,14 +17,24 @@ KINDS = ("mono", "pairs")
 
 
 class ExampleSampler:
-    def __init__(self, corpus: TokenizedCorpus, language_ids: dict[str, int], alpha: float, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        corpus: TokenizedCorpus,
+        language_ids: dict[str, int],
+        alpha: float,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.language_ids = language_ids
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.sources: dict[str, dict] = {
             "mono": {lang: (arrays,) for lang, arrays in sorted(corpus.mono.items()) if len(arrays)},
             "pairs": {key: sides for key, sides in sorted(corpus.pairs.items()) if len(sides[0])},
         }
-        self.probabilities = {kind: _alpha_weights([len(v[0]) for v in self.sources[kind].values()], alpha) for kind in KINDS}
+        self.probabilities = {
+            kind: _alpha_weights([len(v[0]) for v in self.sources[kind].values()], alpha) for kind in KINDS
+        }
         self.cursors = {kind: {key: [0, 0] for key in self.sources[kind]} for kind in KINDS}
         self._orders: dict = {}
 
@@ -103,4 +113,3 @@ def _alpha_weights(sizes: list[int], alpha: float) -> np.ndarray:
 
 def _name(key) -> str:
     return key if isinstance(key, str) else "-".join(key)
-
