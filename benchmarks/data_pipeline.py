@@ -40,7 +40,8 @@ from ernie_m.data.tokenized import TokenizedCorpus, tokenize_corpus
 from ernie_m.data.tokenizer import load_tokenizer, train_tokenizer
 from ernie_m.model import new_model
 from ernie_m.objectives import OBJECTIVES, btmlm
-from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
+from ernie_m.objectives.batch import Batch, BatchContext
+from ernie_m.objectives.layout import SpecialIds
 from ernie_m.train import distributed
 from ernie_m.train.loop import Trainer
 from ernie_m.train.optim import build_optimizer, build_scheduler
@@ -139,7 +140,7 @@ class Setup:
 
     specials: SpecialIds
     language_ids: dict[str, int]
-    bt_targets: tuple[int, ...]
+    parallel_languages: tuple[str, ...]
     context: BatchContext  # the objectives' context for the loader (no generator: BTMLM's generation is skipped)
 
 
@@ -150,7 +151,7 @@ def loader(name: str, tokenized: TokenizedCorpus, setup: Setup, config: Config, 
     rng, tokens, slots = np.random.default_rng(config.train.seed), 0, 0
     with Clock() as clock:
         for _ in range(batches):
-            examples = sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng)
+            examples = sampler.draw(OBJECTIVES[name].data, config.train.batch_size, rng)
             batch = build(examples, setup.context, rng)
             tokens, slots = tokens + batch.num_tokens(), slots + batch.input_ids.numel()
     return Throughput(tokens, clock.seconds, clock.other_load, slots)
@@ -160,7 +161,7 @@ def btmlm_batches(examples: list[tuple], ctx: BatchContext, rng: np.random.Gener
     """`btmlm.build_batch` without its generation pass (the model's forward and the decoding of its logits):
     both batches are built, random tokens standing in for the pseudo translation."""
     languages = [lang for _, lang in examples]
-    targets = btmlm.choose_targets(languages, ctx.bt_target_languages, rng)
+    targets = btmlm.choose_targets(languages, btmlm.target_ids(ctx), rng)
     sources, lengths = zip(*(btmlm.fit_to_budget(tokens, ctx) for tokens, _ in examples), strict=True)
     btmlm.generation_batch(sources, lengths, languages, targets, ctx)
     pseudo = [ctx.specials.random_tokens(rng, k) for k in lengths]
@@ -183,7 +184,8 @@ def trainer_throughputs(
         scheduler=build_scheduler(optimizer, config.train, config.total_steps),
         sampler=ExampleSampler(tokenized, setup.language_ids, config.data.alpha, config.train.seed),
         specials=setup.specials,
-        bt_target_languages=setup.bt_targets,
+        language_ids=setup.language_ids,
+        parallel_languages=setup.parallel_languages,
         dist=distributed.Context(rank=0, world_size=1, device=torch.device("cpu")),
         out_dir=work,
     )
@@ -217,12 +219,13 @@ def loader_rows(
     per stage of the config: the loader and the trainer with packing (data.packing) and without."""
     specials = SpecialIds.from_tokenizer(tokenizer)
     language_ids = {lang: i + 1 for i, lang in enumerate(tokenized.languages())}  # new_model's numbering
-    targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
-    bt_targets = tuple(language_ids[lang] for lang in targets if lang in language_ids)
+    parallel = tuple(tokenized.parallel_languages())
     columns = []
     for packing in (True, False):
-        context = BatchContext(specials, config.objectives, config.data.max_length, None, bt_targets, packing=packing)
-        setup = Setup(specials, language_ids, bt_targets, context)
+        context = BatchContext(
+            specials, config.objectives, config.data.max_length, None, language_ids, parallel, packing=packing
+        )
+        setup = Setup(specials, language_ids, parallel, context)
         print(
             f"timing the loader and the trainer, packing {'on' if packing else 'off'} ...", file=sys.stderr, flush=True
         )

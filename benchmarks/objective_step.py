@@ -7,8 +7,9 @@
 Rows: `mmlm`, `tlm`, `camlm`, `btmlm` (generation included) and `hf-mlm`: the `XLMRobertaForMaskedLM`
 inside our model (same size, same initial weights) called the standard way, 2-D padding mask and
 full-vocabulary logits at every position, on the very MMLM batches (same tokens, same labels).
-Every sequence is `--length` tokens, so all rows train on the same token budget. A step is what
-the trainer does: build the batch from token ids, forward, loss, backward, clip, AdamW.
+Every sequence is `--length` tokens, so all rows train on the same token budget. A step is the
+trainer's own (`Trainer.train_step`, drawing random token ids instead of a corpus's): build the
+batch, forward, loss, backward, clip, AdamW, learning-rate schedule.
 
 Each row runs in a fresh process (this script re-invoked with `--only NAME`), so that its peak
 memory is its own: on CPU the growth of `ru_maxrss` over the process's size after model
@@ -29,12 +30,15 @@ matrix product of 20 (measured once before the rows: an achievable peak, not a d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +46,15 @@ import torch
 import transformers
 from measure import busy_elsewhere, cpu_name
 
-from ernie_m.config import ModelConfig, ObjectiveConfig, TrainConfig
-from ernie_m.loss import masked_lm_loss
+from ernie_m.config import Config, ModelConfig, StageConfig
+from ernie_m.device import pick_device
 from ernie_m.model import ErnieM, compile_layers, new_model
 from ernie_m.objectives import OBJECTIVES
-from ernie_m.objectives.batch import FIRST_POSITION, Batch, BatchContext, SpecialIds
-from ernie_m.train.optim import build_optimizer
+from ernie_m.objectives.batch import Batch
+from ernie_m.objectives.layout import FIRST_POSITION, SpecialIds
+from ernie_m.train import distributed
+from ernie_m.train.loop import Trainer
+from ernie_m.train.optim import build_optimizer, build_scheduler
 
 MEASUREMENTS = ("mmlm", "tlm", "camlm", "btmlm", "hf-mlm")
 SIZES = {"base": (12, 768, 12, 250_002), "large": (24, 1024, 16, 250_002)}  # layers, hidden, heads, vocabulary
@@ -108,12 +115,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def pick_device(choice: str) -> torch.device:
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
-
-
 # --- one row, in its own process --------------------------------------------------------------
 
 
@@ -138,17 +139,19 @@ def random_examples(name: str, args: argparse.Namespace, rng: np.random.Generato
         lang, other = languages()
         if name == "btmlm":
             examples.append((tokens(side), lang))
-        elif OBJECTIVES[objective_of(name)].DATA == "mono":
+        elif OBJECTIVES[objective_of(name)].data == "mono":
             examples.append((tokens(args.length - 2), lang))
         else:
             examples.append((tokens(side), lang, tokens(side), other))
     return examples
 
 
-def source_tokens(examples: list[tuple]) -> int:
-    """Tokens of the source sentence: a pair's first side (the second is its translation), a mono
-    example's sentence. BTMLM's generated tokens stand where a TLM pair's second side stands."""
-    return sum(len(example[0]) for example in examples)
+def source_tokens(name: str, args: argparse.Namespace) -> int:
+    """Tokens of a step's source sentences (as `random_examples` draws them): a pair's first side (the
+    second is its translation), a mono example's sentence. BTMLM's generated tokens stand where a TLM
+    pair's second side stands."""
+    mono = name != "btmlm" and OBJECTIVES[objective_of(name)].data == "mono"
+    return args.batch * (args.length - 2 if mono else (args.length - 4) // 2)
 
 
 def objective_of(name: str) -> str:
@@ -159,54 +162,76 @@ def make_specials(vocab_size: int) -> SpecialIds:
     return SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=vocab_size - 1, vocab_size=vocab_size)
 
 
-def autocast(device: torch.device):
-    """bf16 on CUDA, as the trainer does; fp32 on CPU, where bf16 autocast is far slower."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def generator_for(model: ErnieM, device: torch.device):
-    """BTMLM step 1 as `Trainer.generate` runs it: eval mode, no gradient, autocast."""
+@dataclass
+class RandomExamples:
+    """The trainer's sampler, drawing `random_examples` of the row's objective instead of a corpus's."""
 
-    def generate(batch: Batch) -> torch.Tensor:
-        model.eval()
-        with torch.no_grad(), autocast(device):
-            logits = model(batch.to(device))
-        model.train()
-        return logits
+    name: str
+    args: argparse.Namespace
 
-    return generate
+    def draw(self, kind: str, count: int, rng: np.random.Generator) -> list[tuple]:
+        return random_examples(self.name, self.args, rng)
 
 
-def loss_of(name: str, model: ErnieM, batch: Batch) -> torch.Tensor:
-    if name == "hf-mlm":
-        # The standard HF step: 2-D padding mask, logits over the whole vocabulary at all B*L positions.
+class StandardMaskedLM(torch.nn.Module):
+    """The hf-mlm row's model: the XLMRobertaForMaskedLM inside ours called the standard way, a 2-D
+    padding mask and logits over the vocabulary at every position (those at the predicted positions
+    go to the trainer's loss)."""
+
+    def __init__(self, model: ErnieM):
+        super().__init__()
+        self.module = model  # what the trainer unwraps, as it unwraps DistributedDataParallel
+
+    def forward(self, batch: Batch) -> torch.Tensor:
         padding_mask = (batch.position_ids >= FIRST_POSITION).long()
-        return model.mlm(batch.input_ids, attention_mask=padding_mask, labels=batch.labels).loss
-    logits = model(batch)
-    return masked_lm_loss(logits, batch)
+        logits = self.module.mlm(batch.input_ids, attention_mask=padding_mask).logits
+        return logits.flatten(0, 1).index_select(0, batch.predict_index)
 
 
-def train_step(name, model, optimizer, ctx, examples, rng, device) -> tuple[int, int]:
-    """One optimizer step as the trainer takes it; returns the real and the predicted tokens of the trained batch."""
-    batch = OBJECTIVES[objective_of(name)].build_batch(examples, ctx, rng)
-    with autocast(device):
-        loss = loss_of(name, model, batch.to(device))
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), TrainConfig().max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return batch.num_tokens(), len(batch.predict_index)
+class MeasuredTrainer(Trainer):
+    """The trainer, keeping the last batch it built (its real and predicted tokens are counted)."""
+
+    last_batch: Batch | None = None
+
+    def build_batch(self, name: str, rng: np.random.Generator) -> Batch:
+        self.last_batch = super().build_batch(name, rng)
+        return self.last_batch
+
+
+def trainer_for(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device, out_dir: Path):
+    """A trainer of `model` on the row's objective alone, batches of `args.batch` random examples."""
+    objective = objective_of(name)
+    base = Config()
+    config = dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, max_length=args.length),
+        stages=(StageConfig(objective, args.warmup + args.steps + 2, {objective: 1.0}),),
+        train=dataclasses.replace(base.train, batch_size=args.batch, seed=args.seed, grad_accum=1),
+    )
+    optimizer = build_optimizer(model, config.train)
+    return MeasuredTrainer(
+        config=config,
+        model=StandardMaskedLM(model) if name == "hf-mlm" else model,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config.train, config.total_steps),
+        sampler=RandomExamples(name, args),
+        specials=make_specials(args.vocab),
+        language_ids={lang: model.language_id(lang) for lang in LANGUAGES},
+        parallel_languages=LANGUAGES,
+        dist=distributed.Context(rank=0, world_size=1, device=device),
+        out_dir=out_dir,
+    )
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:
     """One row: a fresh model, warm-up, then `args.steps` timed steps; the median step gives the figures."""
     device = pick_device(args.device)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # the initial weights; the trainer seeds each step's randomness
     size = ModelConfig(
         hidden_size=args.hidden,
         num_hidden_layers=args.layers,
@@ -222,7 +247,8 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    row = timed_steps(name, model, args, device)
+    with tempfile.TemporaryDirectory() as scratch:  # the trainer's output folder; nothing is written
+        row = timed_steps(name, model, args, device, Path(scratch))
     encoder = sum(p.numel() for p in model.mlm.roberta.encoder.parameters())
     row["tflops_per_s"] = model_flops(row, encoder, args) / (row["ms_per_step"] / 1000) / 1e12
     row["mfu"] = row["tflops_per_s"] / peak_tflops(device, args)
@@ -263,27 +289,23 @@ def measured_gemm_tflops(size: int = 2048, repeats: int = 20) -> float:
     return 2 * size**3 / best / 1e12
 
 
-def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device) -> dict:
-    optimizer = build_optimizer(model, TrainConfig())
-    languages = tuple(range(1, len(LANGUAGES) + 1))
-    ctx = BatchContext(
-        make_specials(args.vocab), ObjectiveConfig(), args.length, generator_for(model, device), languages
-    )
+def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torch.device, scratch: Path) -> dict:
+    """`Trainer.train_step`, warm-up then timed; the same seeds give mmlm and hf-mlm the same batches."""
+    trainer = trainer_for(name, model, args, device, scratch)
     seconds = []
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
+    for step in range(1, args.warmup + args.steps + 1):
+        if step == args.warmup + 1:
             synchronize(device)
             wall_before, others_before = time.perf_counter(), busy_elsewhere()
-        rng = np.random.default_rng([args.seed, step])  # the same seeds give mmlm and hf-mlm the same batches
-        torch.manual_seed(args.seed + step)  # dropout
-        examples = random_examples(name, args, rng)
         start = time.perf_counter()
-        tokens, predicted = train_step(name, model, optimizer, ctx, examples, rng, device)
+        trainer.train_step(step)
         seconds.append(time.perf_counter() - start)
+    batch = trainer.last_batch
     synchronize(device)
     wall_after, others_after = time.perf_counter(), busy_elsewhere()
     if args.profile:
-        print_profile(name, lambda: train_step(name, model, optimizer, ctx, examples, rng, device), device)
+        more = iter(range(args.warmup + args.steps + 1, args.warmup + args.steps + 3))
+        print_profile(name, lambda: trainer.train_step(next(more)), device)
     other_load = (others_after - others_before) / (wall_after - wall_before)
     if other_load < 0:  # /proc/stat counts in 10 ms ticks: a short window can come out slightly negative
         other_load = 0.0
@@ -294,12 +316,12 @@ def timed_steps(name: str, model: ErnieM, args: argparse.Namespace, device: torc
     step_s = statistics.median(timed)
     return {
         "objective": name,
-        "tokens_per_step": tokens,
-        "predicted_per_step": predicted,
-        "source_tokens_per_step": source_tokens(examples),
+        "tokens_per_step": batch.num_tokens(),
+        "predicted_per_step": len(batch.predict_index),
+        "source_tokens_per_step": source_tokens(name, args),
         "ms_per_step": 1000 * step_s,
         "ms_per_step_min_max": [1000 * min(timed), 1000 * max(timed)] if device.type == "cpu" else None,
-        "tokens_per_s": tokens / step_s,
+        "tokens_per_s": batch.num_tokens() / step_s,
         "other_load_cores": other_load,
     }
 

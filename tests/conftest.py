@@ -11,7 +11,8 @@ import torch
 from ernie_m.config import ModelConfig, ObjectiveConfig
 from ernie_m.data.catalogs import DEFAULT_LOCALE_DIR
 from ernie_m.model import ErnieM, new_model
-from ernie_m.objectives.batch import BatchContext, SpecialIds
+from ernie_m.objectives.batch import BatchContext
+from ernie_m.objectives.layout import SpecialIds
 
 VOCAB = 120
 SPECIALS = SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=VOCAB - 1, vocab_size=VOCAB)
@@ -35,7 +36,8 @@ def tiny_model(attn_implementation: str = "sdpa", seed: int = 0, dropout: float 
 def context(model: ErnieM | None = None, **objective_options) -> BatchContext:
     """Objective settings (defaults unless given); with a model, BTMLM generates with it, on its device."""
     generator = None if model is None else (lambda batch: model(batch.to(model.mlm.device)))
-    return BatchContext(SPECIALS, ObjectiveConfig(**objective_options), 64, generator, (1, 2, 3))
+    language_ids = {lang: i for i, lang in enumerate(LANGUAGES, start=1)}  # as the tiny model numbers them
+    return BatchContext(SPECIALS, ObjectiveConfig(**objective_options), 64, generator, language_ids, tuple(LANGUAGES))
 
 
 def random_tokens(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -85,7 +85,7 @@ MUTANTS = [
     ),
     Mutant(
         "masking: labels taken after corruption",
-        "objectives/batch.py",
+        "objectives/masking.py",
         (
             ("    seq.labels[chosen] = seq.input_ids[chosen]\n", ""),
             (
@@ -97,7 +97,7 @@ MUTANTS = [
     ),
     Mutant(
         "masking: special tokens can be selected",
-        "objectives/batch.py",
+        "objectives/masking.py",
         (
             (
                 "np.flatnonzero(~seq.special if maskable is None else maskable & ~seq.special)",
@@ -107,12 +107,12 @@ MUTANTS = [
     ),
     Mutant(
         "masking: random replacements include special tokens",
-        "objectives/batch.py",
+        "objectives/layout.py",
         (("rng.integers(self.unk + 1, self.mask, size=n)", "rng.integers(0, self.vocab_size, size=n)"),),
     ),
     Mutant(
         "masking: nothing selected in a short sequence",
-        "objectives/batch.py",
+        "objectives/masking.py",
         (
             (
                 "count = max(1, int(round(config.mask_prob * len(candidates))))",
@@ -152,12 +152,12 @@ MUTANTS = [
     ),
     Mutant(
         'pairs: positions continue after the source under "restart"',
-        "objectives/batch.py",
+        "objectives/layout.py",
         (('    if positions == "continuous":\n', "    if True:\n"),),
     ),
     Mutant(
         "pairs: a pair can exceed the length budget",
-        "objectives/batch.py",
+        "objectives/layout.py",
         (("if len(a) + len(b) <= budget:", "if len(a) + len(b) <= budget + 2:"),),
     ),
     Mutant(

@@ -7,14 +7,9 @@ objectives, data, steps and, when there are any, evaluation results).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import yaml
 
-from ernie_m.errors import ErnieMError, first_line
-from ernie_m.evaluate.report import measured_on, partial_measure, read_results, summary_table
-from ernie_m.files import write_atomically
+from ernie_m.objectives.registry import in_order, title
 from ernie_m.provenance import tool_version
 
 RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what its card is written from
@@ -102,16 +97,12 @@ tokenizer returns, computes what the original computes (with no mask at all, XLM
 """
 
 
-OBJECTIVE_NAMES = {"mmlm": "MMLM", "tlm": "TLM", "camlm": "CAMLM", "btmlm": "BTMLM"}
-
-
 def run_card(summary: dict, evaluation: str | None = None) -> str:
     """The card of a pre-training run's export, from its summary (`ernie_m_run.json`) and evaluation tables, if any."""
     model, training, data = summary["model"], summary["training"], summary["data"]
     start = f"continuing from `{summary['init_from']}`" if summary["init_from"] else "from a random initialisation"
-    objectives = sorted(
-        {name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0},
-        key=list(OBJECTIVE_NAMES).index,
+    objectives = in_order(
+        name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0
     )
     stages = markdown_table(
         ["stage", "steps", "objectives (sampling weights)"],
@@ -119,7 +110,7 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
             [
                 stage["name"],
                 f"{stage['steps']:,}",
-                ", ".join(f"{OBJECTIVE_NAMES[n]} {w:g}" for n, w in stage["objectives"].items() if w > 0),
+                ", ".join(f"{title(n)} {w:g}" for n, w in stage["objectives"].items() if w > 0),
             ]
             for stage in training["stages"]
         ],
@@ -152,12 +143,11 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
         ["objective", "loss", "dev split"],
         [
             [
-                OBJECTIVE_NAMES[n],
+                title(n),
                 f"{summary['final_losses'][n]:.3f}",
                 f"{validation[n]:.3f}" if n in validation else "-",
             ]
-            for n in OBJECTIVE_NAMES
-            if n in summary["final_losses"]
+            for n in in_order(summary["final_losses"])
         ],
     )
     results = evaluation or (
@@ -168,7 +158,7 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
     return f"""{front_matter(summary["languages"], "fill-mask")}
 # {summary["name"]}
 
-A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(OBJECTIVE_NAMES[n] for n in objectives)})
+A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(title(n) for n in objectives)})
 by {summary["tool"]}, {start}. It is a plain XLM-R (`XLMRobertaForMaskedLM`): no project code is needed to load it.
 
 {usage(summary["name"], model["hidden"])}
@@ -211,48 +201,3 @@ held-out dev split at the end (when the corpus has one):
 
 {results}
 """
-
-
-def add_results(model_dir: Path, results_dirs: list[Path], allow_partial: bool = False) -> Path:
-    """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`; results
-    scored on a dev split, fine-tuned on a subsample or without provenance only with `allow_partial`."""
-    results = []
-    for folder in map(Path, results_dirs):
-        found = read_results(folder)
-        if not found:
-            raise ErnieMError(f"{folder}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
-        results += found
-    return write_results(model_dir, results, allow_partial)
-
-
-def write_results(model_dir: Path, results: list[dict], allow_partial: bool = False) -> Path:
-    """The card of the pre-training export `model_dir`, written again with `results` (ernie_m.evaluate task results)."""
-    model_dir = Path(model_dir)
-    summary_file = model_dir / RUN_SUMMARY
-    if not summary_file.is_file():
-        raise ErnieMError(
-            f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported"
-        )
-    others = sorted({result["model"] for result in results if Path(result["model"]).resolve() != model_dir.resolve()})
-    if others:
-        raise ErnieMError(
-            f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's"
-        )
-    partial = [
-        f"{result['task']} ({result['setting']}): {why}" for result in results if (why := partial_measure(result))
-    ]
-    if partial and not allow_partial:
-        raise ErnieMError(
-            f"not full test-set results: {'; '.join(partial)}; pass --allow-partial to put them in the card, "
-            "which then says what each one is"
-        )
-    try:
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        measured = "\n".join(f"- {measured_on(result)}" for result in results)
-        card = run_card(summary, f"{summary_table(results)}\n\nWhat each result was measured on:\n\n{measured}")
-    except (ValueError, KeyError, TypeError) as error:
-        raise ErnieMError(
-            f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again"
-        ) from None
-    write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
-    return model_dir / "README.md"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -220,7 +219,6 @@ def pretrain(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Pre-train with MMLM, TLM, CAMLM and BTMLM, stage by stage; export a Hugging Face model."""
-    from ernie_m.config import load_config
     from ernie_m.train.run import RunSettings
     from ernie_m.train.run import pretrain as run_pretrain
 
@@ -239,7 +237,7 @@ def pretrain(
                 raise ErnieMError(
                     "--tokenizer and --init-from: a model comes with its own tokenizer; pass only one of them"
                 )
-            loaded = load_config(config, set_ or [])
+            loaded = _load_config(config, set_)
             init_from = local_model(init_from) if init_from is not None else None
             settings = RunSettings(
                 loaded.with_total_steps(max_steps) if max_steps is not None else loaded, corpus, init_from, tokenizer
@@ -347,7 +345,7 @@ def card(
     ] = False,
 ) -> None:
     """Put evaluation results into a pre-trained model's card (MODEL/README.md), with what each was measured on."""
-    from ernie_m.card import add_results
+    from ernie_m.evaluate.report import add_results
 
     with _errors():
         typer.echo(f"model card written: {add_results(model, results, allow_partial)}")
@@ -374,11 +372,10 @@ def demo(
 ) -> None:
     """Build the default corpus, train the tokenizer and a base (MMLM), continue it with the full recipe, score
     alignment, report."""
-    from ernie_m.config import load_config
     from ernie_m.experiments.demo import run_demo
 
     with _errors(), _interruptible():
-        inputs = _inputs(load_config(config, set_ or []), mono_only, cache, corpus)
+        inputs = _inputs(_load_config(config, set_), mono_only, cache, corpus)
         report = run_demo(inputs, out, _base_steps(base_steps), _scoring(inputs, xnli, tatoeba, conll), progress)
         typer.echo("\n" + report.read_text(encoding="utf-8") + f"\nreport: {report} (plots beside it)")
 
@@ -419,11 +416,10 @@ def ablation(
 ) -> None:
     """Train a base (MMLM) per seed, continue it with each of the paper's arms (same budget, data, seed); report them
     side by side."""
-    from ernie_m.config import load_config
     from ernie_m.experiments.ablation import run_ablation
 
     with _errors(), _interruptible():
-        loaded = load_config(config, set_ or [])
+        loaded = _load_config(config, set_)
         try:
             seed_list = tuple(int(seed) for seed in _codes(seeds))
         except ValueError:
@@ -501,37 +497,26 @@ def evaluate(
     """Fine-tune (or, for the retrieval tasks, only encode) and score a model per language; write JSON, table and
     chart."""
     from ernie_m.evaluate.finetune import FinetuneConfig
-    from ernie_m.evaluate.report import check_result_slot, language_table, write_report
-    from ernie_m.evaluate.tasks import ENCODE_ONLY, EvalSettings, check_task, result_setting, run_task
+    from ernie_m.evaluate.report import language_table
+    from ernie_m.evaluate.tasks import EvalSettings, check_options
+    from ernie_m.evaluate.tasks import evaluate as evaluate_task
 
     with _errors():
         model = local_model(model)
-        check_task(task, setting)
-        if task in ENCODE_ONLY:
-            given = {
-                "--epochs": epochs,
-                "--batch-size": batch_size,
-                "--lr": lr,
-                "--layer-decay": layer_decay,
-                "--seed": seed,
-                "--max-train-examples": max_train_examples,
-                "--resume": resume or None,
-                "--setting": None if setting == "transfer" else setting,
-                "--train-split": None if train_split == "train" else train_split,
-            }
-            _refuse_ignored(task, [name for name, value in given.items() if value is not None], "does not fine-tune")
-        else:
-            _refuse_ignored(task, ["--layer"] if layer is not None else [], "pools no layer")
-        if max_train_examples is not None and max_train_examples < 1:
-            raise ErnieMError(f"--max-train-examples {max_train_examples}: at least 1")
-        check_result_slot(out, task, result_setting(task, setting), model)  # before fine-tuning, not after
-        chosen = {
-            key: value
-            for key, value in dict(
-                epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed
-            ).items()
-            if value is not None
+        given = {
+            "--setting": None if setting == "transfer" else setting,
+            "--train-split": None if train_split == "train" else train_split,
+            "--epochs": epochs,
+            "--batch-size": batch_size,
+            "--lr": lr,
+            "--layer-decay": layer_decay,
+            "--seed": seed,
+            "--max-train-examples": max_train_examples,
+            "--resume": resume or None,
+            "--layer": layer,
         }
+        spec = check_options(task, setting, [name for name, value in given.items() if value is not None])
+        finetuning = dict(epochs=epochs, batch_size=batch_size, lr=lr, layer_decay=layer_decay, seed=seed)
         settings = EvalSettings(
             task=task,
             model_dir=model,
@@ -543,29 +528,15 @@ def evaluate(
             test_split=test_split,
             max_train_examples=max_train_examples,
             finetune=FinetuneConfig(
-                **chosen, max_length=(384 if task == "mlqa" else 128) if max_length is None else max_length
+                **{key: value for key, value in finetuning.items() if value is not None},
+                max_length=spec.max_length if max_length is None else max_length,
             ),
             layer=layer,
             progress=progress,
         )
-        checkpoint = settings.finetune_state(out)
-        if not resume:
-            checkpoint.unlink(missing_ok=True)
-        settings = dataclasses.replace(settings, checkpoint=checkpoint)
-        result = run_task(settings)
-        files = write_report(result, out)
-        checkpoint.unlink(missing_ok=True)
-        if checkpoint.parent.is_dir() and not any(checkpoint.parent.iterdir()):
-            checkpoint.parent.rmdir()  # no other fine-tuning waits there for --resume
+        result, files = evaluate_task(settings, out, resume)
         typer.echo(language_table(result))
         typer.echo("written: " + ", ".join(str(f) for f in files))
-
-
-def _refuse_ignored(task: str, options: list[str], because: str) -> None:
-    """An error naming the options given that `task` would ignore, if any."""
-    if options:
-        verb = "does" if len(options) == 1 else "do"
-        raise ErnieMError(f"{task}: {', '.join(options)} {verb} not apply ({task} {because})")
 
 
 @app.command()
@@ -645,6 +616,16 @@ def _base_steps(given: int | None) -> int:
     if given is not None and given < 1:
         raise ErnieMError(f"--base-steps {given}: the base needs at least one step")
     return BASE_STEPS if given is None else given
+
+
+def _load_config(path: Path, overrides: list[str] | None):
+    """The config file with its --set overrides; every objective its stages name must be registered."""
+    from ernie_m.config import load_config
+    from ernie_m.objectives.registry import check_names
+
+    config = load_config(path, overrides or [])
+    check_names(config)
+    return config
 
 
 def _scoring(inputs, xnli: Path | None, tatoeba: Path | None, conll: Path | None):

@@ -24,7 +24,6 @@ import torch
 from torch import nn
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import ModelConfig
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import staged_directory
@@ -240,18 +239,15 @@ def initial_pooler(config) -> dict[str, torch.Tensor]:
 
 
 def save_pretrained(
-    model: ErnieM, tokenizer, out_dir: Path, summary: dict | None = None, weights: dict | None = None
+    model: ErnieM, tokenizer, out_dir: Path, weights: dict | None = None, texts: dict[str, str] | None = None
 ) -> None:
     """Write weights (`weights` when given: a sharded model's, gathered by `distributed.whole_weights`), config and
-    tokenizer in Hugging Face format, and with a run's `summary` its model card (README.md, from
-    RUN_SUMMARY): ready to push to a hub. The directory appears only when complete."""
+    tokenizer in Hugging Face format, and `texts` beside them (file name -> content: a run's summary and
+    model card): ready to push to a hub. The directory appears only when complete."""
     state = weights if weights is not None else model.mlm.state_dict()
     tokenizer.model_max_length = model.mlm.config.max_position_embeddings - 2  # what the position table holds
     with staged_directory(Path(out_dir)) as partial, quiet_transformers():  # no "Writing model shards" bar in every log
         model.mlm.save_pretrained(partial, state_dict={**initial_pooler(model.mlm.config), **state})
         tokenizer.save_pretrained(partial)
-        if summary is not None:
-            (partial / RUN_SUMMARY).write_text(
-                json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            (partial / "README.md").write_text(run_card(summary), encoding="utf-8")
+        for name, text in (texts or {}).items():
+            (partial / name).write_text(text, encoding="utf-8")

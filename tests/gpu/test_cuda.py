@@ -13,7 +13,7 @@ from conftest import context, random_tokens, tiny_model
 from ernie_m.config import TrainConfig, load_config
 from ernie_m.loss import masked_lm_loss
 from ernie_m.objectives import OBJECTIVES, camlm, mmlm
-from ernie_m.objectives.batch import SOURCE
+from ernie_m.objectives.layout import SOURCE
 from ernie_m.train.optim import build_optimizer
 from ernie_m.train.run import RunSettings, pretrain
 
@@ -72,7 +72,7 @@ def test_flex_attention_matches_the_dense_masks_with_gradients(name):
     objective = OBJECTIVES[name]
     ctx = dataclasses.replace(context(dense), packing=True)
     rng = np.random.default_rng(0)
-    if objective.DATA == "mono":
+    if objective.data == "mono":
         drawn = [(random_tokens(rng, int(n)), 1 + i % 2) for i, n in enumerate(rng.integers(3, 25, size=12))]
     else:
         drawn = [
@@ -96,7 +96,7 @@ def test_a_training_step_never_waits_for_the_gpu(name):
     optimizer = build_optimizer(model, TrainConfig())
     ctx = dataclasses.replace(context(), packing=True)
     rng = np.random.default_rng(0)
-    if OBJECTIVES[name].DATA == "mono":
+    if OBJECTIVES[name].data == "mono":
         drawn = [(random_tokens(rng, int(n)), 1) for n in rng.integers(3, 25, size=12)]
     else:
         drawn = [

@@ -456,3 +456,32 @@ def test_a_sentence_transformers_export_gives_encode_s_vectors(tiny_model, tmp_p
     texts = sentences("en", 6, seed=3) + sentences("de", 6, seed=4)
     vectors = sentence_transformers.SentenceTransformer(str(out), device="cpu").encode(texts, convert_to_numpy=True)
     np.testing.assert_allclose(vectors, encode_dir(tiny_model, texts, layer=1, device="cpu"), atol=1e-5, rtol=1e-4)
+
+
+def test_a_new_task_is_one_spec_that_the_cli_dispatches(tiny_model, tmp_path, monkeypatch):
+    """A retrieval task over `<lang>.tsv` files (foreign TAB English), defined here as one Task: the
+    command line runs it, files its result as zero-shot, and refuses fine-tuning options for it."""
+    from ernie_m.evaluate import tasks
+
+    def read_and_retrieve(settings):
+        rows = {
+            lang: [line.split("\t") for line in (settings.data_dir / f"{lang}.tsv").read_text().splitlines()]
+            for lang in settings.task_languages()
+        }
+        return tasks._retrieval_result(
+            settings, {lang: tuple(map(list, zip(*r, strict=True))) for lang, r in rows.items()}
+        )
+
+    monkeypatch.setitem(
+        tasks.TASKS, "tsv-retrieval", tasks.Task("tsv-retrieval", read_and_retrieve, ("de",), finetunes=False)
+    )
+    german, english = unique(sentences("de", 60, seed=5))[:20], unique(sentences("en", 60, seed=6))[:20]
+    (tmp_path / "de.tsv").write_text("".join(f"{d}\t{e}\n" for d, e in zip(german, english, strict=True)))
+    out = tmp_path / "results"
+    evaluate("tsv-retrieval", "--model", str(tiny_model), "--data", str(tmp_path), "--out", str(out))
+    saved = json.loads((out / "tsv-retrieval-zero-shot.json").read_text())
+    assert set(saved["scores"]) == {"de->en", "en->de"} and saved["provenance"]["examples"] == {"de": 20}
+    refused = CliRunner().invoke(
+        app, ["evaluate", "tsv-retrieval", "--model", str(tiny_model), "--data", str(tmp_path), "--epochs", "2"]
+    )
+    assert refused.exit_code != 0 and "--epochs does not apply (tsv-retrieval does not fine-tune)" in refused.output

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ernie_m.card import RUN_SUMMARY, add_results
+from ernie_m.card import RUN_SUMMARY
 from ernie_m.errors import ErnieMError
-from ernie_m.evaluate.report import write_report
+from ernie_m.evaluate.report import add_results, write_report
 from ernie_m.train.run import LOSSES_OVER, final_losses
 
 SUMMARY = {

@@ -20,7 +20,6 @@ def test_overrides_are_typed():
         ("train.learning_rate=1", "learning_rate"),
         ("train.batch_size=big", "batch_size"),
         ("objectives.pair_positions=sideways", "pair_positions"),
-        ("stages=[{name: a, steps: 5, objectives: {xmlm: 1}}]", "xmlm"),
         ("nonsense", "section.key=value"),
         ("train.log_every=0", "log_every"),
         ("train.keep_checkpoints=0", "keep_checkpoints"),

@@ -14,7 +14,7 @@ import torch
 from conftest import SPECIALS, context, random_tokens, tiny_model
 
 from ernie_m.objectives import btmlm, camlm, tlm
-from ernie_m.objectives.batch import SOURCE, TARGET
+from ernie_m.objectives.layout import SOURCE, TARGET
 
 
 def pair_batch(objective, seed: int = 0):
@@ -161,7 +161,7 @@ def test_btmlm_build_batch_trains_on_the_generated_tokens(rng):
     batch = btmlm.build_batch(examples, ctx, np.random.default_rng(3))
     # replay step 1 with the same random draws
     replay = np.random.default_rng(3)
-    targets = btmlm.choose_targets([1, 2], ctx.bt_target_languages, replay)
+    targets = btmlm.choose_targets([1, 2], btmlm.target_ids(ctx), replay)
     fitted, lengths = zip(*(btmlm.fit_to_budget(t, ctx) for t, _ in examples), strict=True)
     step1 = btmlm.generation_batch(list(fitted), list(lengths), [1, 2], targets, ctx)
     with torch.no_grad():

@@ -19,7 +19,8 @@ from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ernie_m.model import ErnieM, add_languages, additive_mask, compile_layers, turn_off_attention_dropout
 from ernie_m.objectives import camlm, mmlm
-from ernie_m.objectives.batch import collate, concat, single
+from ernie_m.objectives.batch import collate
+from ernie_m.objectives.layout import concat, single
 
 IMPLEMENTATIONS = ["sdpa", "eager"]
 

@@ -11,17 +11,9 @@ from conftest import SPECIALS, context, random_tokens
 
 from ernie_m.config import ObjectiveConfig
 from ernie_m.objectives import btmlm, camlm, mmlm, tlm
-from ernie_m.objectives.batch import (
-    IGNORE,
-    SOURCE,
-    TARGET,
-    Sequence,
-    collate,
-    fit_pair,
-    mask_tokens,
-    pair,
-    single,
-)
+from ernie_m.objectives.batch import collate
+from ernie_m.objectives.layout import IGNORE, SOURCE, TARGET, Sequence, fit_pair, pair, single
+from ernie_m.objectives.masking import mask_tokens
 
 
 def test_pair_layout_and_restarting_positions():

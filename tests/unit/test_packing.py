@@ -11,7 +11,8 @@ from conftest import SPECIALS, context, random_tokens, tiny_model
 
 from ernie_m.model import block_mask
 from ernie_m.objectives import OBJECTIVES
-from ernie_m.objectives.batch import FIRST_POSITION, pack, per_sequence
+from ernie_m.objectives.batch import pack, per_sequence
+from ernie_m.objectives.layout import FIRST_POSITION
 
 
 def test_first_fit_longest_first():
@@ -37,7 +38,7 @@ def predictions(model, batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def test_packed_batches_give_every_sequence_the_outputs_it_has_alone(name):
     model = tiny_model()
     objective = OBJECTIVES[name]
-    drawn = examples(objective.DATA, np.random.default_rng(0))
+    drawn = examples(objective.data, np.random.default_rng(0))
     alone_ctx, packed_ctx = context(model), dataclasses.replace(context(model), packing=True)
     alone = objective.build_batch(drawn, alone_ctx, np.random.default_rng(1))
     packed = objective.build_batch(drawn, packed_ctx, np.random.default_rng(1))
@@ -58,7 +59,7 @@ def test_a_packed_sequence_never_sees_its_row_neighbours(name, implementation):
     model = tiny_model(implementation)
     ctx = dataclasses.replace(context(model), packing=True)
     objective = OBJECTIVES[name]
-    batch = objective.build_batch(examples(objective.DATA, np.random.default_rng(2)), ctx, np.random.default_rng(3))
+    batch = objective.build_batch(examples(objective.data, np.random.default_rng(2)), ctx, np.random.default_rng(3))
     row, offset, n = batch.placement[0]
     assert sum(1 for r, _, _ in batch.placement if r == row) > 1
     changed = batch.input_ids.clone()
@@ -84,7 +85,7 @@ def test_flex_attention_block_masks_attend_as_the_dense_masks(name):
 
     objective = OBJECTIVES[name]
     ctx = dataclasses.replace(context(tiny_model()), packing=True)
-    batch = objective.build_batch(examples(objective.DATA, np.random.default_rng(4)), ctx, np.random.default_rng(5))
+    batch = objective.build_batch(examples(objective.data, np.random.default_rng(4)), ctx, np.random.default_rng(5))
     dense = batch.attention.dense()
     rows, _, length, _ = dense.shape
     query, key, value = torch.randn(3, rows, 2, length, 8, generator=torch.Generator().manual_seed(0))

@@ -280,7 +280,7 @@ def test_missing_file_names_the_expected_path_and_what_is_there(tmp_path):
 @pytest.mark.parametrize(
     ("task", "split", "language", "message"),
     [
-        ("udpos", "dev", "en", "unknown task 'udpos'"),
+        ("udpos", "dev", "en", "unknown data set 'udpos'"),
         ("mlqa", "train", "en", "mlqa has no split 'train'; its splits: dev, test"),
         ("conll", "dev", "fr", "CoNLL NER has no language 'fr'"),
         ("tatoeba", "test", "xx", "Tatoeba .* has no language 'xx'"),

@@ -28,6 +28,7 @@ from ernie_m.files import staged_directory
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "test")
+HELP_LANGUAGES = ("de", "fr", "es", "ru", "zh", "el")  # the LibreOffice help languages built when none are named
 log = logging.getLogger(__name__)
 
 
@@ -151,15 +152,16 @@ def _debian_pairs(options: BuildOptions) -> dict[tuple[str, str], list[tuple[str
     unknown = sorted(set(options.debian_packages) - {"libreoffice-help"})
     if unknown:
         raise ErnieMError(f"--debian-package: unknown source(s) {', '.join(unknown)}; known: libreoffice-help")
-    wanted = [lang for lang in options.catalog_languages if lang != "all"] or ["de", "fr", "es", "ru", "zh", "el"]
+    wanted = [lang for lang in options.catalog_languages if lang not in ("all", "en")] or list(HELP_LANGUAGES)
     try:
-        packages = debian.libreoffice_help_packages(["en", *wanted])
-        roots = debian.fetch_packages(packages, Path.home() / ".cache" / "ernie-m" / "debian")
+        package = {lang: debian.libreoffice_help_packages([lang])[0] for lang in ["en", *wanted]}
+        roots = debian.fetch_packages(
+            list(dict.fromkeys(package.values())), Path.home() / ".cache" / "ernie-m" / "debian"
+        )
     except ErnieMError as error:
         log.warning("skipping Debian packages: %s", error)
         return {}
-    english, *others = packages
-    return debian.libreoffice_help_pairs(roots[english], dict(zip(wanted, (roots[p] for p in others), strict=True)))
+    return debian.libreoffice_help_pairs(roots[package["en"]], {lang: roots[package[lang]] for lang in wanted})
 
 
 def _english_first(key: tuple[str, str], pairs: list[tuple[str, str]]):

@@ -21,7 +21,7 @@ from ernie_m.device import autocast, pick_device
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.readers import SentencePair, TaggedSentence
 from ernie_m.files import write_atomically
-from ernie_m.objectives.batch import IGNORE
+from ernie_m.objectives.layout import IGNORE
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Read the evaluation data in the formats it is published in.
 
-    task          reader                file names (`task_files`)
+    data set      reader                file names (`task_files`, from DATASETS)
     XNLI, PAWS-X  read_sentence_pairs   {split}-{lang}.tsv (XTREME); the original TSVs with a header also read
     CoNLL NER     read_conll            eng / deu / esp / ned .train .testa .testb (also deu.testa.xglue ...)
     MLQA, SQuAD   read_squad            {split}-context-{c}-question-{q}.json, train-v1.1.json
@@ -14,7 +14,7 @@ Files are UTF-8 (a BOM is dropped) with LF or CRLF line ends. Input a reader can
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -400,15 +400,6 @@ def _bucc_sentences(path: Path) -> dict[str, str]:
 
 # ---------------------------------------------------------------- file names
 
-TASK_SPLITS = {
-    "xnli": ("train", "dev", "test"),
-    "pawsx": ("train", "dev", "test"),
-    "mlqa": ("dev", "test"),
-    "squad": ("train", "dev"),
-    "conll": ("train", "dev", "test"),
-    "tatoeba": ("test",),
-    "bucc": ("dev", "test"),
-}
 CONLL_FILE_PREFIXES = {"en": "eng", "de": "deu", "es": "esp", "nl": "ned"}
 _CONLL_SUFFIXES = {"train": "train", "dev": "testa", "test": "testb"}
 # The 36 Tatoeba languages of XTREME, named in the file names by ISO 639-3 (Persian: Iranian Persian,
@@ -422,32 +413,23 @@ TATOEBA_ISO3 = {
 }  # fmt: skip
 
 
-def task_files(task: str, data_dir: Path, split: str, language: str) -> Path | tuple[Path, ...]:
-    """The file of a task's split and language by its official name (tatoeba, bucc: the tuple of files).
+def task_files(dataset: str, data_dir: Path, split: str, language: str) -> Path | tuple[Path, ...]:
+    """The file of a data set's split and language by its official name (tatoeba, bucc: the tuple of files).
 
     Looks in `data_dir` and in the folder XTREME's download (or the official archive) puts the task in
     below it: `xnli/`, `mlqa/MLQA_V1/<split>/`, `bucc2018/<lang>-en/`, ... XTREME's names come first;
     where they are absent, the original release's (`xnli.test.tsv`, `de/test_2k.tsv`, `deu.testa.xglue`,
     `de-en.dev.de`). An MLQA `language` "de-en" names the German-context, English-question file.
     """
-    if task not in TASK_SPLITS:
-        raise ErnieMError(f"unknown task {task!r}; known: {', '.join(TASK_SPLITS)}")
-    if split not in TASK_SPLITS[task]:
-        raise ErnieMError(f"{task} has no split {split!r}; its splits: {', '.join(TASK_SPLITS[task])}")
+    if dataset not in DATASETS:
+        raise ErnieMError(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}")
+    spec = DATASETS[dataset]
+    if split not in spec.splits:
+        raise ErnieMError(f"{dataset} has no split {split!r}; its splits: {', '.join(spec.splits)}")
     data_dir = Path(data_dir)
-    directories = [data_dir, *(data_dir / folder for folder in _task_folders(task, split, language))]
-    paths = tuple(_locate(directories, names) for names in _FILE_NAMES[task](split, language))
+    directories = [data_dir, *(data_dir / folder.format(split=split, language=language) for folder in spec.folders)]
+    paths = tuple(_locate(directories, names) for names in spec.names(split, language))
     return paths[0] if len(paths) == 1 else paths
-
-
-def _task_folders(task: str, split: str, language: str) -> tuple[str, ...]:
-    folders = {
-        "xnli": ("xnli", "XNLI-1.0", "XNLI-MT-1.0/multinli"),
-        "pawsx": ("pawsx", "x-final"),
-        "mlqa": ("mlqa", f"MLQA_V1/{split}", f"mlqa/MLQA_V1/{split}"),
-        "bucc": ("bucc2018", f"bucc2018/{language}-en", f"{language}-en"),
-    }
-    return folders.get(task, (task,))
 
 
 def _locate(directories: list[Path], names: tuple[str, ...]) -> Path:
@@ -519,31 +501,46 @@ def _bucc_names(split: str, language: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(dict.fromkeys((f"{official}.{end}", f"{renamed}.{end}"))) for end in (language, "en", "gold"))
 
 
-_FILE_NAMES = {
-    "xnli": _xnli_names,
-    "pawsx": _pawsx_names,
-    "mlqa": _mlqa_names,
-    "squad": _squad_names,
-    "conll": _conll_names,
-    "tatoeba": _tatoeba_names,
-    "bucc": _bucc_names,
+@dataclass(frozen=True)
+class Dataset:
+    """A data set as its official releases lay it out: its splits, the folders below the data folder a
+    download puts it in (formatted with `split` and `language`), and `names(split, language)`: each file
+    of a split and language as alternative names, preferred first."""
+
+    name: str
+    splits: tuple[str, ...]
+    folders: tuple[str, ...]
+    names: Callable[[str, str], tuple[tuple[str, ...], ...]]
+
+
+DATASETS = {
+    dataset.name: dataset
+    for dataset in (
+        Dataset("xnli", ("train", "dev", "test"), ("xnli", "XNLI-1.0", "XNLI-MT-1.0/multinli"), _xnli_names),
+        Dataset("pawsx", ("train", "dev", "test"), ("pawsx", "x-final"), _pawsx_names),
+        Dataset("mlqa", ("dev", "test"), ("mlqa", "MLQA_V1/{split}", "mlqa/MLQA_V1/{split}"), _mlqa_names),
+        Dataset("squad", ("train", "dev"), ("squad",), _squad_names),
+        Dataset("conll", ("train", "dev", "test"), ("conll",), _conll_names),
+        Dataset("tatoeba", ("test",), ("tatoeba",), _tatoeba_names),
+        Dataset("bucc", ("dev", "test"), ("bucc2018", "bucc2018/{language}-en", "{language}-en"), _bucc_names),
+    )
 }
 
 
-def has_files(task: str, data_dir: Path, split: str, language: str) -> bool:
-    """Whether `task_files` finds the task's `split` files of `language` in `data_dir`."""
+def has_files(dataset: str, data_dir: Path, split: str, language: str) -> bool:
+    """Whether `task_files` finds the data set's `split` files of `language` in `data_dir`."""
     try:
-        task_files(task, data_dir, split, language)
+        task_files(dataset, data_dir, split, language)
     except ErnieMError:
         return False
     return True
 
 
-def present_languages(task: str, data_dir: Path, split: str, candidates) -> tuple[str, ...]:
-    """The `candidates` that have `split` files of `task` in `data_dir`; an error naming them when none has."""
-    present = tuple(lang for lang in candidates if has_files(task, data_dir, split, lang))
+def present_languages(dataset: str, data_dir: Path, split: str, candidates) -> tuple[str, ...]:
+    """The `candidates` that have `split` files of `dataset` in `data_dir`; an error naming them when none has."""
+    present = tuple(lang for lang in candidates if has_files(dataset, data_dir, split, lang))
     if not present:
         raise ErnieMError(
-            f"{data_dir}: no {task} {split} files for any of {', '.join(candidates) or 'the languages asked'}"
+            f"{data_dir}: no {dataset} {split} files for any of {', '.join(candidates) or 'the languages asked'}"
         )
     return present

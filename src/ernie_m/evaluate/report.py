@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.errors import ErnieMError, first_line
 from ernie_m.files import write_atomically
 
@@ -195,3 +196,48 @@ def measured_on(result: dict) -> str:
         f"{software['ernie_m']}{commit}, torch {software['torch']}, transformers {software['transformers']}, "
         f"{software['date'][:10]}"
     )
+
+
+def add_results(model_dir: Path, results_dirs: list[Path], allow_partial: bool = False) -> Path:
+    """Rewrite a pre-training export's card with the evaluation results found in `results_dirs`; results
+    scored on a dev split, fine-tuned on a subsample or without provenance only with `allow_partial`."""
+    results = []
+    for folder in map(Path, results_dirs):
+        found = read_results(folder)
+        if not found:
+            raise ErnieMError(f"{folder}: no evaluation results (<task>-<setting>.json from ernie-m evaluate)")
+        results += found
+    return write_results(model_dir, results, allow_partial)
+
+
+def write_results(model_dir: Path, results: list[dict], allow_partial: bool = False) -> Path:
+    """The card of the pre-training export `model_dir`, written again with `results` (ernie_m.evaluate task results)."""
+    model_dir = Path(model_dir)
+    summary_file = model_dir / RUN_SUMMARY
+    if not summary_file.is_file():
+        raise ErnieMError(
+            f"{model_dir}: no {RUN_SUMMARY}; cards with results are made for models that `ernie-m pretrain` exported"
+        )
+    others = sorted({result["model"] for result in results if Path(result["model"]).resolve() != model_dir.resolve()})
+    if others:
+        raise ErnieMError(
+            f"{model_dir}: some results are of other models ({', '.join(others)}); give only this model's"
+        )
+    partial = [
+        f"{result['task']} ({result['setting']}): {why}" for result in results if (why := partial_measure(result))
+    ]
+    if partial and not allow_partial:
+        raise ErnieMError(
+            f"not full test-set results: {'; '.join(partial)}; pass --allow-partial to put them in the card, "
+            "which then says what each one is"
+        )
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        measured = "\n".join(f"- {measured_on(result)}" for result in results)
+        card = run_card(summary, f"{summary_table(results)}\n\nWhat each result was measured on:\n\n{measured}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ErnieMError(
+            f"{summary_file}: unreadable or incomplete ({first_line(error)}); export the model again"
+        ) from None
+    write_atomically(model_dir / "README.md", lambda path: path.write_text(card, encoding="utf-8"))
+    return model_dir / "README.md"

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import chain
 from pathlib import Path
 
@@ -48,23 +50,15 @@ from ernie_m.provenance import software
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = {
-    "xnli": ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
-    "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
-    "conll": ("de", "en", "es", "nl"),
-    "mlqa": ("ar", "de", "en", "es", "hi", "vi", "zh"),
-}
-LANGUAGES["xnli-retrieval"] = tuple(
-    lang for lang in LANGUAGES["xnli"] if lang != "en"
-)  # each retrieved from and into English
+XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 SETTINGS = ("transfer", "translate-train-all")
-ENCODE_ONLY = ("tatoeba", "bucc", "heldout", "xnli-retrieval")  # no fine-tuning: their results' setting is "zero-shot"
-
-
-def result_setting(task: str, setting: str) -> str:
-    """The setting a task's result is filed under."""
-    return "zero-shot" if task in ENCODE_ONLY else setting
+# What a task that does not fine-tune, or pools no layer, would ignore: refused when given.
+FINETUNING_OPTIONS = (
+    "--setting", "--train-split", "--epochs", "--batch-size", "--lr", "--layer-decay", "--seed", "--max-train-examples",
+    "--resume",
+)  # fmt: skip
+POOLING_OPTIONS = ("--layer",)
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ class EvalSettings:
         return Path(out_dir) / ".finetune" / f"{self.task}-{self.setting}-{key}.pt"
 
     def task_languages(self) -> tuple[str, ...]:
-        known = LANGUAGES.get(self.task, ())
+        known = TASKS[self.task].languages
         unknown = [lang for lang in self.languages if known and lang not in known]
         if unknown:
             raise ErnieMError(
@@ -107,17 +101,14 @@ class EvalSettings:
         return self.languages or known
 
 
-def classification(settings: EvalSettings) -> dict:
-    """XNLI or PAWS-X: accuracy per language."""
+def classification(settings: EvalSettings, dataset: str, labels: tuple[str, ...]) -> dict:
+    """Sentence-pair classification (XNLI, PAWS-X): accuracy per language."""
     from transformers import AutoModelForSequenceClassification
 
-    labels = readers.XNLI_LABELS if settings.task == "xnli" else readers.PAWSX_LABELS
     languages = settings.task_languages()
 
     def read(split: str, lang: str) -> list[readers.SentencePair]:
-        return readers.read_sentence_pairs(
-            readers.task_files(settings.task, settings.data_dir, split, lang), labels, lang
-        )
+        return readers.read_sentence_pairs(readers.task_files(dataset, settings.data_dir, split, lang), labels, lang)
 
     tokenizer = _tokenizer(settings.model_dir)
     length = settings.finetune.max_length
@@ -201,8 +192,6 @@ def mlqa(settings: EvalSettings) -> dict:
 
     from ernie_m.evaluate import qa
 
-    if settings.setting != "transfer":
-        raise ErnieMError("mlqa: only the cross-lingual transfer setting (train on SQuAD v1.1) is supported")
     languages = settings.task_languages()
     tokenizer = _tokenizer(settings.model_dir)
     length, pad = settings.finetune.max_length, tokenizer.pad_token_id
@@ -341,29 +330,92 @@ def bucc(settings: EvalSettings) -> dict:
     return _result(settings, "F1", scores, [], examples)
 
 
+@dataclass(frozen=True)
+class Task:
+    """An evaluation task: its runner, its languages (empty: those the data folder has files for),
+    whether it fine-tunes (else its results are "zero-shot"), its settings and default --max-length.
+    File names and splits are its data sets' (`readers.DATASETS`)."""
+
+    name: str
+    run: Callable[[EvalSettings], dict]
+    languages: tuple[str, ...] = ()
+    finetunes: bool = True
+    settings: tuple[str, ...] = SETTINGS
+    max_length: int = 128
+
+    def result_setting(self, setting: str) -> str:
+        """The setting its result is filed under."""
+        return setting if self.finetunes else "zero-shot"
+
+
 TASKS = {
-    "xnli": classification,
-    "pawsx": classification,
-    "conll": ner,
-    "mlqa": mlqa,
-    "tatoeba": tatoeba,
-    "bucc": bucc,
-    "heldout": heldout,
-    "xnli-retrieval": xnli_retrieval,
+    task.name: task
+    for task in (
+        Task("xnli", partial(classification, dataset="xnli", labels=readers.XNLI_LABELS), XNLI_LANGUAGES),
+        Task(
+            "pawsx",
+            partial(classification, dataset="pawsx", labels=readers.PAWSX_LABELS),
+            ("de", "en", "es", "fr", "ja", "ko", "zh"),
+        ),
+        Task("conll", ner, ("de", "en", "es", "nl")),
+        # MLQA has no training split: trained on SQuAD v1.1 (English), as XTREME does.
+        Task("mlqa", mlqa, ("ar", "de", "en", "es", "hi", "vi", "zh"), settings=("transfer",), max_length=384),
+        Task("tatoeba", tatoeba, finetunes=False),
+        Task("bucc", bucc, finetunes=False),
+        Task("heldout", heldout, finetunes=False),
+        # Each language retrieved from and into English.
+        Task("xnli-retrieval", xnli_retrieval, tuple(lang for lang in XNLI_LANGUAGES if lang != "en"), finetunes=False),
+    )
 }
 
 
-def check_task(task: str, setting: str) -> None:
+def check_options(task: str, setting: str, given: list[str]) -> Task:
+    """The task, after refusing an unknown task or setting, and the options `given` (as the command
+    line names them) that it would ignore."""
     if task not in TASKS:
         raise ErnieMError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    spec = TASKS[task]
     if setting not in SETTINGS:
         raise ErnieMError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    if setting not in spec.settings:
+        raise ErnieMError(f"{task}: only the {' and '.join(spec.settings)} setting is supported, not {setting}")
+    ignored, because = (
+        ([o for o in given if o in FINETUNING_OPTIONS], "does not fine-tune")
+        if not spec.finetunes
+        else ([o for o in given if o in POOLING_OPTIONS], "pools no layer")
+    )
+    if ignored:
+        verb = "does" if len(ignored) == 1 else "do"
+        raise ErnieMError(f"{task}: {', '.join(ignored)} {verb} not apply ({task} {because})")
+    return spec
+
+
+def evaluate(settings: EvalSettings, out_dir: Path, resume: bool = False) -> tuple[dict, list[Path]]:
+    """Score the task and write its report into `out_dir` (refused before any work when a result of
+    another model sits there); an interrupted fine-tuning of the same settings continues with `resume`,
+    else starts over. Its state is removed once the report is written."""
+    from ernie_m.evaluate.report import check_result_slot, write_report
+
+    check_options(settings.task, settings.setting, [])
+    if settings.max_train_examples is not None and settings.max_train_examples < 1:
+        raise ErnieMError(f"--max-train-examples {settings.max_train_examples}: at least 1")
+    check_result_slot(out_dir, settings.task, TASKS[settings.task].result_setting(settings.setting), settings.model_dir)
+    state = settings.finetune_state(out_dir)
+    if not resume:
+        state.unlink(missing_ok=True)
+    result = run_task(replace(settings, checkpoint=state))
+    files = write_report(result, out_dir)
+    state.unlink(missing_ok=True)
+    if state.parent.is_dir() and not any(state.parent.iterdir()):
+        state.parent.rmdir()  # no other fine-tuning waits there for --resume
+    return result, files
 
 
 def run_task(settings: EvalSettings) -> dict:
-    check_task(settings.task, settings.setting)
+    """The task's result (scores per language, with what they were measured on)."""
+    check_options(settings.task, settings.setting, [])
     check_model_directory(settings.model_dir)  # an unconverted ERNIE-M is named with the command that converts it
-    return TASKS[settings.task](within_positions(settings))
+    return TASKS[settings.task].run(within_positions(settings))
 
 
 def within_positions(settings: EvalSettings) -> EvalSettings:
@@ -469,7 +521,7 @@ def _result(
     fine-tuning)."""
     return {
         "task": settings.task,
-        "setting": result_setting(settings.task, settings.setting),
+        "setting": TASKS[settings.task].result_setting(settings.setting),
         "model": str(Path(settings.model_dir).resolve()),  # the same model however its path was typed
         "metric": metric,
         "scores": scores,

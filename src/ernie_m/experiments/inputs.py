@@ -28,7 +28,7 @@ from ernie_m.data.languages import normalize_language
 from ernie_m.data.tokenizer import balanced_sample, train_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate import readers
-from ernie_m.evaluate.tasks import LANGUAGES
+from ernie_m.evaluate.tasks import TASKS
 from ernie_m.experiments.scored import Scoring, corpus_identity, train_and_score
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def xnli_languages(inputs: Inputs, data_dir: Path, split: str) -> tuple[str, ...
     """The run's languages that have XNLI `split` files in `data_dir` (English's too); an error when none has."""
     readers.task_files("xnli", data_dir, split, "en")  # names what it looked for when absent
     return readers.present_languages(
-        "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in LANGUAGES["xnli-retrieval"]]
+        "xnli", data_dir, split, [lang for lang in inputs.languages() if lang in TASKS["xnli-retrieval"].languages]
     )
 
 

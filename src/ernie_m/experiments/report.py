@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from ernie_m.evaluate.report import OVERLAP_LABEL
-from ernie_m.train.run import FREQUENT_PIECES, WATCHED_PER_LANGUAGE
+from ernie_m.objectives.btmlm import FREQUENT_PIECES, WATCHED_PER_LANGUAGE
 
 GROUPS = ("parallel", "monolingual-only")
 DIRECTIONS = ("{}->en", "en->{}")  # retrieval X->en and en->X, formatted with the language

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import yaml
 
-from ernie_m.card import RUN_SUMMARY, write_results
+from ernie_m.card import RUN_SUMMARY
 from ernie_m.config import Config
 from ernie_m.data.build import open_corpus, read_manifest
 from ernie_m.data.tokenizer import load_tokenizer
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.finetune import FinetuneConfig
+from ernie_m.evaluate.report import write_results
 from ernie_m.evaluate.tasks import EvalSettings, run_task
 from ernie_m.files import write_atomically
 from ernie_m.model import save_pretrained

@@ -1,82 +1,24 @@
-"""What every objective hands to the model, and the pieces the objectives share.
+"""What every objective hands to the model: laid-out, masked sequences (`layout`, `masking`)
+collated into a `Batch`, packed or one a row, with the objective's attention rule.
 
-An objective turns token-id lists (no special tokens) and language ids into a `Batch`:
-`input_ids`, `position_ids`, `language_ids`, `labels` (-100: not predicted) and its `Attention`
-rule: each token's sequence and group, and the objective's table of which group sees which.
-The rule is compact ((B, L) ids and a small table): the dense `[B, 1, L, L]` mask (the
-reference) and FlexAttention's block mask are both read from it on the device.
-Sequences follow XLM-R: `<s> a </s>` or `<s> a </s></s> b </s>`, positions from 2
-(XLM-R's padding_idx is 1), padding with `<pad>` at position 1 and language 0.
+A `Batch` holds `input_ids`, `position_ids`, `language_ids`, `labels` (-100: not predicted) and its
+`Attention` rule: each token's sequence and group, and the objective's table of which group sees
+which. The rule is compact ((B, L) ids and a small table): the dense `[B, 1, L, L]` mask (the
+reference) and FlexAttention's block mask are both read from it on the device. Padding is `<pad>`
+at position 1 and language 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
 
 from ernie_m.config import ObjectiveConfig
 from ernie_m.errors import ErnieMError
-
-IGNORE = -100  # label of positions that are not predicted (torch's cross-entropy default)
-FIRST_POSITION = 2  # XLM-R: position ids start after padding_idx = 1
-
-SOURCE, TARGET = 0, 1  # segment ids
-
-
-@dataclass(frozen=True)
-class SpecialIds:
-    """Token ids of XLM-R's layout: <s>=0, <pad>=1, </s>=2, <unk>=3, ..., <mask>=last."""
-
-    cls: int
-    pad: int
-    sep: int
-    unk: int
-    mask: int
-    vocab_size: int
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> SpecialIds:
-        ids = cls(
-            cls=tokenizer.cls_token_id,
-            pad=tokenizer.pad_token_id,
-            sep=tokenizer.sep_token_id,
-            unk=tokenizer.unk_token_id,
-            mask=tokenizer.mask_token_id,
-            vocab_size=len(tokenizer),
-        )
-        if (ids.cls, ids.pad, ids.sep, ids.unk, ids.mask) != (0, 1, 2, 3, ids.vocab_size - 1):
-            raise ErnieMError(
-                "tokenizer: expected XLM-R's special-token layout (<s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=last), got "
-                f"{ids}"
-            )
-        return ids
-
-    @property
-    def special(self) -> tuple[int, ...]:
-        return (self.cls, self.pad, self.sep, self.unk, self.mask)
-
-    def random_tokens(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Uniform ids between <unk> and <mask>: every ordinary piece, never a special token."""
-        return rng.integers(self.unk + 1, self.mask, size=n)
-
-
-@dataclass
-class Sequence:
-    """One training sequence before padding; `segment` says source (0) or target (1) per token."""
-
-    input_ids: np.ndarray
-    position_ids: np.ndarray
-    language_ids: np.ndarray
-    segment: np.ndarray
-    special: np.ndarray  # True at <s>, </s>: never masked
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
+from ernie_m.objectives.layout import FIRST_POSITION, IGNORE, Sequence, SpecialIds, pair
 
 FULL = np.ones((1, 1), dtype=bool)  # one group that sees itself: every token sees its whole sequence
 
@@ -144,87 +86,6 @@ class Batch:
     def num_tokens(self) -> int:
         """Real (non-padding) tokens: what tokens/s counts. Padding sits at position id 1."""
         return int((self.position_ids >= FIRST_POSITION).sum())
-
-
-def single(tokens: np.ndarray, language: int, specials: SpecialIds, max_length: int) -> Sequence:
-    """`<s> x </s>`, one source segment, truncated to `max_length`."""
-    tokens = tokens[: max_length - 2]
-    ids = np.concatenate([[specials.cls], tokens, [specials.sep]])
-    n = len(ids)
-    special = np.zeros(n, dtype=bool)
-    special[[0, -1]] = True
-    return Sequence(
-        input_ids=ids.astype(np.int64),
-        position_ids=np.arange(FIRST_POSITION, FIRST_POSITION + n),
-        language_ids=np.full(n, language),
-        segment=np.full(n, SOURCE),
-        special=special,
-        labels=np.full(n, IGNORE),
-    )
-
-
-def pair(
-    a: np.ndarray, lang_a: int, b: np.ndarray, lang_b: int, specials: SpecialIds, max_length: int, positions: str
-) -> Sequence:
-    """`<s> a </s></s> b </s>`: segment S is `<s> a </s>`, segment T is `</s> b </s>`.
-
-    `positions`: "restart" numbers T from 2 again (XLM), "continuous" goes on after S.
-    The longer side is truncated first so that the pair fits `max_length`.
-    """
-    a, b = fit_pair(a, b, max_length - 4)
-    first = single(a, lang_a, specials, max_length)
-    second = single(b, lang_b, specials, max_length)
-    second.input_ids[0] = specials.sep  # the second segment opens with </s>, as in XLM-R
-    second.segment[:] = TARGET
-    if positions == "continuous":
-        second.position_ids += len(first)
-    return concat(first, second)
-
-
-def fit_pair(a: np.ndarray, b: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """Truncate the longer of a and b (both, to halves, if both are long) to fit `budget` tokens."""
-    half = budget // 2
-    if len(a) + len(b) <= budget:
-        return a, b
-    if len(a) <= half:
-        return a, b[: budget - len(a)]
-    if len(b) <= budget - half:
-        return a[: budget - len(b)], b
-    return a[:half], b[: budget - half]
-
-
-def concat(first: Sequence, second: Sequence) -> Sequence:
-    return Sequence(
-        **{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)]) for f in fields(Sequence)}
-    )
-
-
-def mask_tokens(
-    seq: Sequence,
-    config: ObjectiveConfig,
-    specials: SpecialIds,
-    rng: np.random.Generator,
-    maskable: np.ndarray | None = None,
-) -> np.ndarray:
-    """Select `mask_prob` of the non-special tokens (at least one) and corrupt them 80/10/10, in place.
-
-    `maskable` (bool, per token) narrows the choice, e.g. to the source sentence.
-    Sets `seq.labels` at the selected positions and returns them as a boolean array.
-    """
-    candidates = np.flatnonzero(~seq.special if maskable is None else maskable & ~seq.special)
-    selected = np.zeros(len(seq), dtype=bool)
-    if len(candidates) == 0:
-        return selected
-    count = max(1, int(round(config.mask_prob * len(candidates))))
-    chosen = rng.choice(candidates, size=count, replace=False)
-    selected[chosen] = True
-    seq.labels[chosen] = seq.input_ids[chosen]
-    roll = rng.random(count)
-    to_mask = chosen[roll < config.mask_token_prob]
-    to_random = chosen[(roll >= config.mask_token_prob) & (roll < config.mask_token_prob + config.random_token_prob)]
-    seq.input_ids[to_mask] = specials.mask
-    seq.input_ids[to_random] = specials.random_tokens(rng, len(to_random))
-    return selected
 
 
 def collate(
@@ -316,18 +177,17 @@ def per_sequence(values: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
 
 @dataclass(frozen=True)
 class BatchContext:
-    """What every objective needs besides the examples.
-
-    `generator` and `bt_target_languages` are BTMLM's: a no-grad forward that maps a batch to
-    logits at its predicted positions, and the language ids
-    that pseudo-translations may be generated in.
-    """
+    """What every objective needs besides the examples: special ids, the config's objective options,
+    the sequence length, and what objectives that generate (BTMLM) use: `generator`, a no-grad forward
+    from a batch to the logits at its predicted positions; the corpus's language ids and its
+    languages with parallel data."""
 
     specials: SpecialIds
     config: ObjectiveConfig
     max_length: int
     generator: Callable[[Batch], torch.Tensor] | None = None
-    bt_target_languages: tuple[int, ...] = ()
+    language_ids: Mapping[str, int] = field(default_factory=dict)
+    parallel_languages: tuple[str, ...] = ()
     packing: bool = False  # several sequences to a row of max_length tokens (data.packing)
 
     @property

@@ -15,35 +15,32 @@ Step 2, train. The pseudo translation h stands where a real translation would in
 
 Open choices (config): k = bt_length_ratio * |x|; argmax or sampling (temperature, top-k);
 the target languages (default: the languages with parallel data, never the source's).
+
+Examples: (token ids, language id). While it trains, the generator is watched on held-out pairs of
+the corpus's dev split (`watch`): how much it copies, emits frequent pieces, or matches the reference.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
+from ernie_m.config import Config, ObjectiveConfig
+from ernie_m.data.corpus import Languages, TextCorpus
 from ernie_m.errors import ErnieMError
-from ernie_m.objectives.batch import (
-    SOURCE,
-    TARGET,
-    Batch,
-    BatchContext,
-    Sequence,
-    collate,
-    fit_pair,
-    mask_tokens,
-    per_sequence,
-)
-
-DATA = "mono"  # examples: (token ids, language id)
+from ernie_m.objectives.batch import Batch, BatchContext, collate, per_sequence
+from ernie_m.objectives.layout import SOURCE, TARGET, Sequence, fit_pair
+from ernie_m.objectives.masking import mask_tokens
+from ernie_m.objectives.registry import Objective
 
 
 def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
     """Both steps: generate pseudo translations with `ctx.generator`, then the training batch."""
-    targets = choose_targets([lang for _, lang in examples], ctx.bt_target_languages, rng)
+    targets = choose_targets([lang for _, lang in examples], target_ids(ctx), rng)
     languages = [lang for _, lang in examples]
     sources, lengths = zip(*(fit_to_budget(tokens, ctx) for tokens, _ in examples), strict=True)
     step1 = generation_batch(sources, lengths, languages, targets, ctx)
@@ -51,6 +48,26 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
         logits = ctx.generator(step1)
     pseudo = decode(logits, step1, ctx, rng)
     return training_batch(sources, languages, pseudo, targets, ctx, rng)
+
+
+def target_languages(config: ObjectiveConfig, parallel_languages: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The languages pseudo translations are generated in: the config's, or the corpus's parallel languages."""
+    return tuple(config.bt_target_languages or parallel_languages)
+
+
+def target_ids(ctx: BatchContext) -> tuple[int, ...]:
+    names = target_languages(ctx.config, ctx.parallel_languages)
+    return tuple(ctx.language_ids[lang] for lang in names if lang in ctx.language_ids)
+
+
+def check(config: Config, corpus: Languages) -> None:
+    """At least two target languages, all in the corpus (a source needs a target other than its own)."""
+    targets = target_languages(config.objectives, corpus.parallel_languages())
+    if len(targets) < 2 or any(lang not in corpus.languages() for lang in targets):
+        raise ErnieMError(
+            f"config: BTMLM needs at least two target languages that the corpus has; got {list(targets)} "
+            f"(corpus languages: {', '.join(corpus.languages())})"
+        )
 
 
 def choose_targets(source_languages: list[int], candidates: tuple[int, ...], rng: np.random.Generator) -> list[int]:
@@ -147,6 +164,39 @@ class WatchedPairs:
     frequent: frozenset[int]
 
 
+WATCHED_PER_LANGUAGE, FREQUENT_PIECES = 16, 10
+
+
+def watch(config: Config, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]):
+    """The generator's watcher: on the first WATCHED_PER_LANGUAGE dev pairs of each language, X -> en,
+    against the FREQUENT_PIECES most frequent pieces of the dev split; None without such pairs."""
+    if held is None:
+        return None
+    chosen = [
+        (lang, pair)
+        for (english, lang), pairs in sorted(held.pairs.items())
+        if english == "en" and lang in language_ids
+        for pair in pairs[:WATCHED_PER_LANGUAGE]
+    ]
+    if not chosen or "en" not in language_ids:
+        return None
+
+    def ids(texts: list[str]) -> list[np.ndarray]:
+        rows = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.data.max_length - 4)
+        return [np.asarray(row or [tokenizer.unk_token_id], dtype=np.int64) for row in rows["input_ids"]]
+
+    every = [text for pairs in held.pairs.values() for pair in pairs for text in pair]
+    counts = Counter(np.concatenate(ids(every)).tolist())
+    watched = WatchedPairs(
+        sources=ids([foreign for _, (_, foreign) in chosen]),
+        languages=[language_ids[lang] for lang, _ in chosen],
+        references=ids([english for _, (english, _) in chosen]),
+        targets=[language_ids["en"]] * len(chosen),
+        frequent=frozenset(piece for piece, _ in counts.most_common(FREQUENT_PIECES)),
+    )
+    return partial(generator_stats, watched)
+
+
 def generator_stats(pairs: WatchedPairs, ctx: BatchContext) -> dict[str, float]:
     """Step 1 run on held-out sources toward their references' languages, as training decodes it:
     the percent of generated pieces copied from the source, the percent among the most frequent
@@ -172,3 +222,6 @@ def _bag_f1(generated: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     precision, recall = common / len(generated), common / len(reference)
     return 2 * precision * recall / (precision + recall)
+
+
+OBJECTIVE = Objective("btmlm", "BTMLM", "mono", build_batch, check=check, watch=watch)

@@ -17,16 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import (
-    TARGET,
-    Batch,
-    BatchContext,
-    collate,
-    mask_tokens,
-)
-
-DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
-
+from ernie_m.objectives.batch import Batch, BatchContext, collate
+from ernie_m.objectives.layout import TARGET
+from ernie_m.objectives.masking import mask_tokens
+from ernie_m.objectives.registry import Objective
 
 # The table above indexed by token group, group = 2 x segment + masked:
 # 0 unmasked S, 1 masked S, 2 unmasked T, 3 masked T (rows: the query's group, columns: the key's).
@@ -57,3 +51,6 @@ def build_batch(
         [groups(s.segment, m) for s, m in zip(sequences, masked, strict=True)],
         SEES,
     )
+
+
+OBJECTIVE = Objective("camlm", "CAMLM", "pairs", build_batch)

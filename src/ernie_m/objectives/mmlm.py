@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import (
-    Batch,
-    BatchContext,
-    collate,
-    mask_tokens,
-    single,
-)
-
-DATA = "mono"  # examples: (token ids, language id)
+from ernie_m.objectives.batch import Batch, BatchContext, collate
+from ernie_m.objectives.layout import single
+from ernie_m.objectives.masking import mask_tokens
+from ernie_m.objectives.registry import Objective
 
 
 def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: np.random.Generator) -> Batch:
@@ -23,3 +18,6 @@ def build_batch(examples: list[tuple[np.ndarray, int]], ctx: BatchContext, rng: 
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)
     return collate(sequences, ctx.specials, ctx.row_length)
+
+
+OBJECTIVE = Objective("mmlm", "MMLM", "mono", build_batch)

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ernie_m.objectives.batch import (
-    Batch,
-    BatchContext,
-    collate,
-    mask_tokens,
-)
-
-DATA = "pairs"  # examples: (ids a, language a, ids b, language b)
+from ernie_m.objectives.batch import Batch, BatchContext, collate
+from ernie_m.objectives.masking import mask_tokens
+from ernie_m.objectives.registry import Objective
 
 
 def build_batch(
@@ -25,3 +20,6 @@ def build_batch(
     for seq in sequences:
         mask_tokens(seq, ctx.config, ctx.specials, rng)
     return collate(sequences, ctx.specials, ctx.row_length)
+
+
+OBJECTIVE = Objective("tlm", "TLM", "pairs", build_batch)

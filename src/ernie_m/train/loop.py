@@ -25,8 +25,9 @@ from ernie_m.errors import ErnieMError
 from ernie_m.loss import masked_lm_loss
 from ernie_m.model import ErnieM
 from ernie_m.objectives import OBJECTIVES
-from ernie_m.objectives.batch import Batch, BatchContext, SpecialIds
-from ernie_m.objectives.btmlm import WatchedPairs, generator_stats
+from ernie_m.objectives.batch import Batch, BatchContext
+from ernie_m.objectives.layout import SpecialIds
+from ernie_m.objectives.registry import Watcher
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.report import Reporters
 from ernie_m.train.sampler import ExampleSampler
@@ -46,10 +47,11 @@ class Trainer:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     sampler: ExampleSampler
     specials: SpecialIds
-    bt_target_languages: tuple[int, ...]
+    language_ids: dict[str, int]  # the corpus's languages -> their language-embedding rows
+    parallel_languages: tuple[str, ...]  # the corpus's languages with parallel data
     dist: distributed.Context
     out_dir: Path
-    watch: WatchedPairs | None = None  # held-out pairs that BTMLM's generator is scored on at every log
+    watchers: list[Watcher] = field(default_factory=list)  # the objectives' figures logged at every log
     inputs: dict = field(
         default_factory=dict
     )  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
@@ -67,7 +69,8 @@ class Trainer:
             self.config.objectives,
             self.config.data.max_length,
             self.generate,
-            self.bt_target_languages,
+            self.language_ids,
+            self.parallel_languages,
             packing=self.config.data.packing,
         )
 
@@ -190,13 +193,14 @@ class Trainer:
 
     def build_batch(self, name: str, rng: np.random.Generator) -> Batch:
         objective = OBJECTIVES[name]
-        examples = self.sampler.draw(objective.DATA, self.config.train.batch_size, rng)
+        examples = self.sampler.draw(objective.data, self.config.train.batch_size, rng)
         batch = objective.build_batch(examples, self.batch_context, rng)
         self.tokens += batch.num_tokens()
         return batch.to(self.dist.device)
 
     def generate(self, batch: Batch) -> torch.Tensor:
-        """BTMLM step 1: a forward of the bare model, without dropout or gradient."""
+        """A forward of the bare model without dropout or gradient, for objectives that run the model to
+        build their batch (BTMLM's step 1)."""
         model = self.ernie_m
         model.eval()
         with torch.no_grad(), self.mixed_precision():
@@ -217,8 +221,8 @@ class Trainer:
             **{f"loss/{name}": torch.stack(values).mean().item() for name, values in sorted(self.losses.items())},
             "tokens_per_s": round(self.tokens * self.dist.world_size / elapsed, 1),
         }
-        if self.watch is not None:  # every rank: a sharded model's forward needs them all
-            record.update(generator_stats(self.watch, self.batch_context))
+        for watcher in self.watchers:  # every rank: a sharded model's forward needs them all
+            record.update(watcher(self.batch_context))
         self.write(record)
         self.losses.clear()
         self.tokens, self.window_start = 0, time.perf_counter()

@@ -21,7 +21,6 @@ import logging
 import os
 import pickle
 import shutil
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
+from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.config import Config, config_from_dict
 from ernie_m.data.build import open_corpus
 from ernie_m.data.catalogs import read_system_catalogs
@@ -46,9 +46,8 @@ from ernie_m.model import (
     save_pretrained,
     turn_off_attention_dropout,
 )
-from ernie_m.objectives import OBJECTIVES
-from ernie_m.objectives.batch import SpecialIds
-from ernie_m.objectives.btmlm import WatchedPairs
+from ernie_m.objectives import registry
+from ernie_m.objectives.layout import SpecialIds
 from ernie_m.provenance import software
 from ernie_m.train import checkpoint, distributed
 from ernie_m.train.loop import Trainer
@@ -139,7 +138,7 @@ def _pretrain(
     corpus = read_text_corpus(settings)
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
-    _check_schedule(config, corpus)
+    registry.check_schedule(config, corpus)
     if settings.tokenizer is not None:
         load_tokenizer(settings.tokenizer)  # refuse a bad --tokenizer before anything is written
     given = _from_init(settings, corpus)  # (tokenizer, model) of --init-from, else None
@@ -173,7 +172,8 @@ def _pretrain(
     weights = distributed.whole_weights(trainer.ernie_m)  # collective under FSDP: every rank takes part
     if dist.is_main:
         summary = run_summary(settings, corpus, trainer.ernie_m, out_dir, dist.world_size)
-        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model", summary, weights)
+        texts = {RUN_SUMMARY: json.dumps(summary, indent=1, ensure_ascii=False) + "\n", "README.md": run_card(summary)}
+        save_pretrained(trainer.ernie_m, tokenizer, out_dir / "model", weights, texts)
     distributed.barrier(dist)
     return out_dir / "model"
 
@@ -255,7 +255,6 @@ def _build_trainer(
         model = initial_model(config, len(tokenizer), corpus.languages())
     language_ids = {lang: model.language_id(lang) for lang in tokenized.languages()}
     held = dev_split(settings)
-    targets = config.objectives.bt_target_languages or tuple(tokenized.parallel_languages())
     model.to(dist.device)
     if config.model.attn_implementation == "flex_attention" and (rate := turn_off_attention_dropout(model)) > 0:
         log.warning("flex_attention: attention dropout %g turned off (transformers' FlexAttention path has none)", rate)
@@ -274,10 +273,11 @@ def _build_trainer(
             tokenized, language_ids, config.data.alpha, config.train.seed, dist.rank, dist.world_size
         ),
         specials=SpecialIds.from_tokenizer(tokenizer),
-        bt_target_languages=tuple(language_ids[lang] for lang in targets if lang in language_ids),
+        language_ids=language_ids,
+        parallel_languages=tuple(tokenized.parallel_languages()),
         dist=dist,
         out_dir=out_dir,
-        watch=watched_pairs(settings, held, tokenizer, language_ids),
+        watchers=registry.watchers(config, held, tokenizer, language_ids),
         inputs=inputs,
         validation=validation_examples(settings, held, tokenizer, language_ids),
         reporters=Reporters(config.train.report_to, out_dir, config.to_dict())
@@ -285,44 +285,6 @@ def _build_trainer(
         else None,
     )
     return trainer, tokenizer
-
-
-WATCHED_PER_LANGUAGE, FREQUENT_PIECES = 16, 10
-
-
-def watched_pairs(
-    settings: RunSettings, held: TextCorpus | None, tokenizer, language_ids: dict[str, int]
-) -> WatchedPairs | None:
-    """For a schedule with BTMLM on a built corpus: the first WATCHED_PER_LANGUAGE dev pairs of each
-    language, X -> en, that its generator is watched on, and the 10 most frequent pieces of the dev
-    split; None otherwise (nothing to watch, or no held-out pairs)."""
-    config = settings.config
-    if not any(stage.objectives.get("btmlm", 0) > 0 for stage in config.stages) or held is None:
-        return None
-    chosen = [
-        (lang, pair)
-        for (english, lang), pairs in sorted(held.pairs.items())
-        if english == "en" and lang in language_ids
-        for pair in pairs[:WATCHED_PER_LANGUAGE]
-    ]
-    if not chosen or "en" not in language_ids:
-        return None
-
-    def ids(texts: list[str]) -> list[np.ndarray]:
-        rows = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.data.max_length - 4)[
-            "input_ids"
-        ]
-        return [np.asarray(row or [tokenizer.unk_token_id], dtype=np.int64) for row in rows]
-
-    every = [text for pairs in held.pairs.values() for pair in pairs for text in pair]
-    counts = Counter(np.concatenate(ids(every)).tolist())
-    return WatchedPairs(
-        sources=ids([foreign for _, (_, foreign) in chosen]),
-        languages=[language_ids[lang] for lang, _ in chosen],
-        references=ids([english for _, (english, _) in chosen]),
-        targets=[language_ids["en"]] * len(chosen),
-        frequent=frozenset(piece for piece, _ in counts.most_common(FREQUENT_PIECES)),
-    )
 
 
 VALIDATION_BATCHES = 4  # per objective, of train.batch_size sequences each
@@ -349,11 +311,10 @@ def validation_examples(
     known = {lang: language_ids[lang] for lang in tokenized.languages() if lang in language_ids}
     sampler = ExampleSampler(tokenized, known, config.data.alpha, config.train.seed)
     rng = np.random.default_rng([config.train.seed, len(known)])
-    used = sorted({name for stage in config.stages for name, weight in stage.objectives.items() if weight > 0})
     return {
-        name: [sampler.draw(OBJECTIVES[name].DATA, config.train.batch_size, rng) for _ in range(VALIDATION_BATCHES)]
-        for name in used
-        if sampler.sources[OBJECTIVES[name].DATA]
+        objective.name: [sampler.draw(objective.data, config.train.batch_size, rng) for _ in range(VALIDATION_BATCHES)]
+        for objective in sorted(registry.used(config), key=lambda objective: objective.name)
+        if sampler.sources[objective.data]
     }
 
 
@@ -446,26 +407,6 @@ def _from_init(settings: RunSettings, corpus: TextCorpus):
             f"({hf.max_position_embeddings - 2})"
         )
     return tokenizer, model
-
-
-def _check_schedule(config: Config, corpus: TextCorpus) -> None:
-    """Refuse a schedule the corpus cannot feed, before anything is written."""
-    used = {name for stage in config.stages for name, w in stage.objectives.items() if w > 0}
-    has = {
-        "mono": bool(corpus.mono) or (config.data.mono_from_parallel and bool(corpus.pairs)),
-        "pairs": bool(corpus.pairs),
-    }
-    for name in sorted(used):
-        if not has[OBJECTIVES[name].DATA]:
-            text = "monolingual sentences" if OBJECTIVES[name].DATA == "mono" else "parallel pairs"
-            raise ErnieMError(f"config: the schedule uses {name}, but the corpus has no {text}")
-    targets = config.objectives.bt_target_languages or tuple(corpus.parallel_languages())
-    unknown = [lang for lang in targets if lang not in corpus.languages()]
-    if "btmlm" in used and (unknown or len(targets) < 2):
-        raise ErnieMError(
-            f"config: BTMLM needs at least two target languages that the corpus has; got {list(targets)} "
-            f"(corpus languages: {', '.join(corpus.languages())})"
-        )
 
 
 # What reading a truncated or overwritten checkpoint file raises: safetensors', torch's or pickle's error.
