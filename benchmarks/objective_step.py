@@ -180,8 +180,9 @@ class RandomExamples:
 
 class StandardMaskedLM(torch.nn.Module):
     """The hf-mlm row's model: the XLMRobertaForMaskedLM inside ours called the standard way, a 2-D
-    padding mask and logits over the vocabulary at every position (those at the predicted positions
-    go to the trainer's loss)."""
+    padding mask, logits over the vocabulary at every position and their log-softmax, which the
+    standard loss (cross-entropy over all positions, padding ignored) computes and keeps for the
+    backward pass. The predicted positions' rows go to the trainer's loss: the same value."""
 
     def __init__(self, model: ErnieM):
         super().__init__()
@@ -190,7 +191,8 @@ class StandardMaskedLM(torch.nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         padding_mask = (batch.position_ids >= FIRST_POSITION).long()
         logits = self.module.mlm(batch.input_ids, attention_mask=padding_mask).logits
-        return logits.flatten(0, 1).index_select(0, batch.predict_index)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # log-softmax again in the loss: unchanged
+        return log_probs.flatten(0, 1).index_select(0, batch.predict_index)
 
 
 class MeasuredTrainer(Trainer):

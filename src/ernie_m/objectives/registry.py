@@ -43,6 +43,7 @@ OBJECTIVES: dict[str, Objective] = {}
 
 
 def register(objective: Objective) -> Objective:
+    """Put `objective` in OBJECTIVES under its name (replacing one of that name); return it."""
     if objective.data not in DATA_KINDS:
         raise ValueError(f"objective {objective.name!r}: data must be one of {', '.join(DATA_KINDS)}")
     OBJECTIVES[objective.name] = objective
