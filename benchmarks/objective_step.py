@@ -5,8 +5,9 @@
         [--rows mmlm,tlm,camlm,btmlm,hf-mlm --profile --out FILE.json]
 
 Rows: `mmlm`, `tlm`, `camlm`, `btmlm` (generation included) and `hf-mlm`: the `XLMRobertaForMaskedLM`
-inside our model (same size, same initial weights) called the standard way, 2-D padding mask and
-full-vocabulary logits at every position, on the very MMLM batches (same tokens, same labels).
+inside our model (same size, same initial weights) called the standard way, 2-D padding mask,
+full-vocabulary logits and their log-softmax at every position (what its loss computes and keeps),
+on the very MMLM batches (same tokens, same labels).
 Every sequence is `--length` tokens, so all rows train on the same token budget. A step is the
 trainer's own (`Trainer.train_step`, drawing random token ids instead of a corpus's): build the
 batch, forward, loss, backward, clip, AdamW, learning-rate schedule.
@@ -20,9 +21,9 @@ over the step's time and the device's peak. Counted per real token as 6 x the en
 parameters (embeddings excluded) + 12 x layers x hidden x sequence length (attention scores and
 values), plus 6 x (hidden^2 + hidden x vocab) per predicted token (the MLM head); BTMLM's
 generation pass is not counted, so its MFU understates its work; nor is the HF step's head at
-every position, which that step computes but the task does not need (on CUDA that step also
-waits for the GPU once a step: transformers checks its 2-D padding mask on the host, which our
-rows never do, so its time is a little pessimistic under window timing). The peak: `--peak-tflops`, else
+every position, which that step computes but the task does not need (on CUDA every row waits for
+the GPU once a step, at the trainer's finite-gradient check, and that step once more:
+transformers checks its 2-D padding mask on the host). The peak: `--peak-tflops`, else
 the bf16 dense peak of known GPUs (H100/H200 989, A100 312 TFLOPs), else on CPU the best float32
 matrix product of 20 (measured once before the rows: an achievable peak, not a datasheet one).
 """

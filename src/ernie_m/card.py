@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import yaml
 
-from ernie_m.objectives.registry import in_order, title
 from ernie_m.provenance import tool_version
 
 RUN_SUMMARY = "ernie_m_run.json"  # beside a pre-training export's weights: what its card is written from
@@ -101,9 +100,11 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
     """The card of a pre-training run's export, from its summary (`ernie_m_run.json`) and evaluation tables, if any."""
     model, training, data = summary["model"], summary["training"], summary["data"]
     start = f"continuing from `{summary['init_from']}`" if summary["init_from"] else "from a random initialisation"
-    objectives = in_order(
-        name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0
-    )
+    trained = [name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0]
+    # Titles in the order the registry lists them; a summary of an earlier version has none: the names in capitals.
+    titles = training.get("objectives") or {name: name.upper() for name in sorted(set(trained))}
+    title = lambda name: titles.get(name, name)  # noqa: E731
+    objectives = [name for name in titles if name in trained]
     stages = markdown_table(
         ["stage", "steps", "objectives (sampling weights)"],
         [
@@ -147,7 +148,8 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
                 f"{summary['final_losses'][n]:.3f}",
                 f"{validation[n]:.3f}" if n in validation else "-",
             ]
-            for n in in_order(summary["final_losses"])
+            for n in [*titles, *sorted(set(summary["final_losses"]) - set(titles))]
+            if n in summary["final_losses"]
         ],
     )
     results = evaluation or (

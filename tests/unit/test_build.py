@@ -116,3 +116,26 @@ def test_debian_packages_are_skipped_with_a_message_where_apt_fails(user_dir, tm
     assert manifest["languages"]["de"]["pairs"]["train"] > 0
     with pytest.raises(ErnieMError, match="unknown source"):
         build_corpus(options(user_dir, debian_packages=("firefox-l10n",)), tmp_path / "d")
+
+
+def test_each_help_language_is_paired_with_its_own_package(user_dir, tmp_path, monkeypatch):
+    """English named among the languages (or alone) shifts no pairing: de reads de's help, fr fr's."""
+    from ernie_m.data import build, debian
+
+    fetched = []
+    monkeypatch.setattr(
+        debian, "fetch_packages", lambda names, cache: fetched.append(names) or {n: tmp_path / n for n in names}
+    )
+    monkeypatch.setattr(debian, "libreoffice_help_pairs", lambda english, others: {"en": english, **others})
+    found = build._debian_pairs(
+        options(user_dir, catalog_languages=("en", "de", "fr"), debian_packages=("libreoffice-help",))
+    )
+    assert found == {
+        "en": tmp_path / "libreoffice-help-en-us",
+        "de": tmp_path / "libreoffice-help-de",
+        "fr": tmp_path / "libreoffice-help-fr",
+    }
+    assert (
+        build._debian_pairs(options(user_dir, catalog_languages=("en",), debian_packages=("libreoffice-help",))) == {}
+    )
+    assert len(fetched) == 1  # English alone: nothing to pair it with, nothing fetched

@@ -152,7 +152,10 @@ def _debian_pairs(options: BuildOptions) -> dict[tuple[str, str], list[tuple[str
     unknown = sorted(set(options.debian_packages) - {"libreoffice-help"})
     if unknown:
         raise ErnieMError(f"--debian-package: unknown source(s) {', '.join(unknown)}; known: libreoffice-help")
-    wanted = [lang for lang in options.catalog_languages if lang not in ("all", "en")] or list(HELP_LANGUAGES)
+    asked = [lang for lang in options.catalog_languages if lang != "all"]
+    wanted = [lang for lang in asked if lang != "en"] if asked else list(HELP_LANGUAGES)
+    if not wanted:
+        return {}
     try:
         package = {lang: debian.libreoffice_help_packages([lang])[0] for lang in ["en", *wanted]}
         roots = debian.fetch_packages(

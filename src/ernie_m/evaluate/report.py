@@ -160,10 +160,13 @@ NO_PROVENANCE = "no provenance (written by an earlier version)"
 def partial_measure(result: dict) -> str | None:
     """Why `result` is not a full test-set measure (a dev split, a fine-tuning subsample, no provenance); None if it
     is."""
+    from ernie_m.evaluate.tasks import TASKS
+
     made = result.get("provenance")
     if made is None:
         return NO_PROVENANCE
-    if made["test_split"] != "test" and result["task"] not in ("heldout", "xnli-retrieval"):
+    task = TASKS.get(result["task"])
+    if made["test_split"] != "test" and not (task and task.any_split_is_full):
         return f"scored on the {made['test_split']} split"
     if made["fine_tuning"] and made["fine_tuning"]["subsample"]:
         return f"fine-tuned on a subsample of {made['fine_tuning']['subsample']:,} examples"

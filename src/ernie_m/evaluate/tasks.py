@@ -333,7 +333,8 @@ def bucc(settings: EvalSettings) -> dict:
 @dataclass(frozen=True)
 class Task:
     """An evaluation task: its runner, its languages (empty: those the data folder has files for),
-    whether it fine-tunes (else its results are "zero-shot"), its settings and default --max-length.
+    whether it fine-tunes (else its results are "zero-shot"), its settings, default --max-length, and
+    whether a result on a split other than test is a full measure (model cards take only those).
     File names and splits are its data sets' (`readers.DATASETS`)."""
 
     name: str
@@ -342,6 +343,7 @@ class Task:
     finetunes: bool = True
     settings: tuple[str, ...] = SETTINGS
     max_length: int = 128
+    any_split_is_full: bool = False  # its dev split is a full measure too (retrieval on held-out or real sentences)
 
     def result_setting(self, setting: str) -> str:
         """The setting its result is filed under."""
@@ -362,9 +364,15 @@ TASKS = {
         Task("mlqa", mlqa, ("ar", "de", "en", "es", "hi", "vi", "zh"), settings=("transfer",), max_length=384),
         Task("tatoeba", tatoeba, finetunes=False),
         Task("bucc", bucc, finetunes=False),
-        Task("heldout", heldout, finetunes=False),
+        Task("heldout", heldout, finetunes=False, any_split_is_full=True),
         # Each language retrieved from and into English.
-        Task("xnli-retrieval", xnli_retrieval, tuple(lang for lang in XNLI_LANGUAGES if lang != "en"), finetunes=False),
+        Task(
+            "xnli-retrieval",
+            xnli_retrieval,
+            tuple(lang for lang in XNLI_LANGUAGES if lang != "en"),
+            finetunes=False,
+            any_split_is_full=True,
+        ),
     )
 }
 
