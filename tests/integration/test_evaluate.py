@@ -31,15 +31,26 @@ def sentences(lang: str, count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS[lang], size=rng.integers(3, 9))) for _ in range(count)]
 
 
+def filler_text() -> list[str]:
+    """Made-up words enough for a 600-piece tokenizer, so that the fixture's tokenizer keeps the test
+    sentences' words whole with or without ../shared's real text."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    words = ["".join(rng.choice(letters, size=rng.integers(3, 9))) for _ in range(1500)]
+    return [" ".join(rng.choice(words, size=8)) for _ in range(3000)]
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A random tiny XLM-R with a tokenizer trained on generated text plus the real files' English."""
     directory = tmp_path_factory.mktemp("tiny-model")
-    text = sentences("en", 300) + sentences("de", 300)
+    text = sentences("en", 300) + sentences("de", 300) + filler_text()
     if SHARED.is_dir():
         for name in ("xnli/dev-en.tsv", "xnli/dev-de.tsv", "pawsx/dev-en.tsv"):
             text += (SHARED / name).read_text(encoding="utf-8").splitlines()[:1500]
-    tokenizer = train_tokenizer(text, directory, vocab_size=600 if SHARED.is_dir() else 60)
+    tokenizer = train_tokenizer(text, directory, vocab_size=600)
     torch.manual_seed(0)
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
