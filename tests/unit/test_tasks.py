@@ -1,4 +1,5 @@
-"""Task results: a fine-tuning whose predictions collapsed to one class is named, never silently scored."""
+"""Tasks: a fine-tuning whose predictions collapsed to one class is named, never silently scored; the
+command line names every task."""
 
 import logging
 
@@ -37,3 +38,14 @@ def test_max_length_is_lowered_to_the_models_positions(tmp_path, caplog):
     assert "longer than the model's 66 positions hold; using 64" in caplog.text
     (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 514}))
     assert within_positions(settings) is settings
+
+
+def test_the_command_line_names_every_task():
+    """`ernie-m evaluate`'s help lists the tasks by hand (the CLI imports no task code to start): it must name each."""
+    import typing
+
+    from ernie_m import cli
+    from ernie_m.evaluate.tasks import TASKS
+
+    help_text = typing.get_type_hints(cli.evaluate, include_extras=True)["task"].__metadata__[0].help
+    assert [name for name in TASKS if name not in help_text.replace(",", " ").split()] == []
