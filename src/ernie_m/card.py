@@ -101,17 +101,16 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
     model, training, data = summary["model"], summary["training"], summary["data"]
     start = f"continuing from `{summary['init_from']}`" if summary["init_from"] else "from a random initialisation"
     trained = [name for stage in training["stages"] for name, weight in stage["objectives"].items() if weight > 0]
-    # Titles in the order the registry lists them; a summary of an earlier version has none: the names in capitals.
-    titles = training.get("objectives") or {name: name.upper() for name in sorted(set(trained))}
-    title = lambda name: titles.get(name, name)  # noqa: E731
-    objectives = [name for name in titles if name in trained]
+    # Titles in the registry's order; a summary of an earlier version has none: the names in capitals, as trained.
+    titles = training.get("objectives") or {name: name.upper() for name in dict.fromkeys(trained)}
+    objectives = [name for name in titles if name in trained] + [n for n in dict.fromkeys(trained) if n not in titles]
     stages = markdown_table(
         ["stage", "steps", "objectives (sampling weights)"],
         [
             [
                 stage["name"],
                 f"{stage['steps']:,}",
-                ", ".join(f"{title(n)} {w:g}" for n, w in stage["objectives"].items() if w > 0),
+                ", ".join(f"{titles.get(n, n)} {w:g}" for n, w in stage["objectives"].items() if w > 0),
             ]
             for stage in training["stages"]
         ],
@@ -144,7 +143,7 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
         ["objective", "loss", "dev split"],
         [
             [
-                title(n),
+                titles.get(n, n),
                 f"{summary['final_losses'][n]:.3f}",
                 f"{validation[n]:.3f}" if n in validation else "-",
             ]
@@ -160,7 +159,7 @@ def run_card(summary: dict, evaluation: str | None = None) -> str:
     return f"""{front_matter(summary["languages"], "fill-mask")}
 # {summary["name"]}
 
-A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(title(n) for n in objectives)})
+A cross-lingual encoder pre-trained with ERNIE-M's objectives ({", ".join(titles.get(n, n) for n in objectives)})
 by {summary["tool"]}, {start}. It is a plain XLM-R (`XLMRobertaForMaskedLM`): no project code is needed to load it.
 
 {usage(summary["name"], model["hidden"])}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ernie_m.card import RUN_SUMMARY
+from ernie_m.card import RUN_SUMMARY, run_card
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.report import add_results, write_report
 from ernie_m.train.run import LOSSES_OVER, final_losses
@@ -149,3 +149,17 @@ def test_card_refuses_partial_results_unless_allowed_and_says_what_each_is(split
         "0123456789ab, "
         "torch 2.13.0, transformers 5.0.0, 2026-12-07"
     ) in card
+
+
+def test_objective_titles_come_from_the_summary_or_in_training_order_from_an_earlier_one():
+    stages = [
+        {"name": "a", "steps": 2, "objectives": {"mmlm": 1.0, "camlm": 1.0}},
+        {"name": "b", "steps": 2, "objectives": {"mmlm": 1.0, "camlm": 1.0, "btmlm": 1.0}},
+    ]
+    earlier = {**SUMMARY, "training": {**SUMMARY["training"], "stages": stages}}
+    assert "ERNIE-M's objectives (MMLM, CAMLM, BTMLM)" in run_card(earlier)
+    titled = {**earlier, "training": {**earlier["training"], "objectives": {"camlm": "CAMLM", "mmlm": "masked LM"}}}
+    card = run_card(titled)
+    assert (
+        "ERNIE-M's objectives (CAMLM, masked LM, btmlm)" in card and "| b | 2 | masked LM 1, CAMLM 1, btmlm 1 |" in card
+    )
