@@ -21,6 +21,8 @@ test: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+	@echo "== as on a user's clone, without the team's ../shared/data: its tests skip, the others pass"
+	ERNIE_M_SHARED_DATA=.no-shared-data $(BIN)/python -m pytest -q tests/integration/test_evaluate.py tests/integration/test_readers_real_data.py
 
 # Realistic bugs in the objectives, masking, packing and the model, one at a time: each must fail a test (about 2 minutes).
 mutants: install

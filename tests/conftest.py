@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,11 @@ from ernie_m.objectives.layout import SpecialIds
 VOCAB = 120
 SPECIALS = SpecialIds(cls=0, pad=1, sep=2, unk=3, mask=VOCAB - 1, vocab_size=VOCAB)
 LANGUAGES = ["de", "en", "fr"]
+# The team's evaluation files, beside the checkout; `make test` also runs the tests that read them with
+# ERNIE_M_SHARED_DATA pointing nowhere, as on a user's clone, where they must skip and the rest pass.
+SHARED_DATA = Path(
+    os.environ.get("ERNIE_M_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
 
 
 def tiny_model(attn_implementation: str = "sdpa", seed: int = 0, dropout: float = 0.0) -> ErnieM:

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 from typer.testing import CliRunner
 
 from ernie_m.cli import app
 from ernie_m.data.tokenizer import train_tokenizer
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = SHARED_DATA
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (the team's evaluation files) is absent")
 
 WORDS = {

@@ -6,9 +6,9 @@ The folder sits next to the checkout (`../shared/data`); a user's clone has none
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from ernie_m.errors import ErnieMError
 from ernie_m.evaluate.readers import (
@@ -20,7 +20,7 @@ from ernie_m.evaluate.readers import (
     task_files,
 )
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"no team evaluation data at {DATA}")
 
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
