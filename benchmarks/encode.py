@@ -160,9 +160,8 @@ def main(argv: list[str]) -> None:
             synthetic_sentences(20_000, seed=0), Path(work) / "tokenizer", vocab_size=args.vocab
         )
     model = base_model(len(tokenizer), args.layers, args.hidden, device)
-    encode(
-        synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch
-    )  # warm-up: allocator, threads
+    # warm-up: allocator, threads
+    encode(synthetic_sentences(args.batch, seed=9), model, tokenizer, batch_size=args.batch)
     rows = throughput_rows(model, tokenizer, args)
     pair, timing = tatoeba_row(model, tokenizer, args)
     rows.append(pair)

@@ -29,9 +29,8 @@ def busy_elsewhere() -> float:
     if not stat.is_file():
         return float("nan")
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.read_text().split()[1:9])
-    machine = (user + nice + system + irq + softirq + steal) / os.sysconf(
-        "SC_CLK_TCK"
-    )  # steal: the hypervisor's other guests
+    # steal: the hypervisor's other guests
+    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return machine - time.process_time() - children.ru_utime - children.ru_stime
 

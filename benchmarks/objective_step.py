@@ -358,12 +358,13 @@ def run_all(argv: list[str], args: argparse.Namespace) -> list[dict]:
             [sys.executable, __file__, *argv, "--only", name], stdout=subprocess.PIPE, text=True, check=True
         )
         rows.append(json.loads(child.stdout.splitlines()[-1]))
+        # each row as it comes: a run cut short keeps what it measured
         print(
             f"{name}: {rows[-1]['tokens_per_s']:,.0f} tokens/s, {rows[-1]['ms_per_step']:,.1f} ms/step, MFU "
             f"{rows[-1]['mfu']:.1%}",
             file=sys.stderr,
             flush=True,
-        )  # each row as it comes: a run cut short keeps what it measured
+        )
     by_name = {row["objective"]: row for row in rows}
     mmlm, tlm, hf = (by_name.get(name) for name in ("mmlm", "tlm", "hf-mlm"))
     for row in rows:

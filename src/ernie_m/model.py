@@ -135,9 +135,8 @@ def load_model(path: Path, languages: list[str], attn_implementation: str = "sdp
     """An XLM-R (or converted ERNIE-M) checkpoint in Hugging Face format, its language table grown to `languages`."""
     check_model_directory(path)
     try:
-        with (
-            quiet_transformers()
-        ):  # its load report lists a converted ERNIE-M's pooler, which the MLM model has no place for
+        # its load report lists a converted ERNIE-M's pooler, which the MLM model has no place for
+        with quiet_transformers():
             mlm, info = XLMRobertaForMaskedLM.from_pretrained(
                 path, attn_implementation=attn_implementation, output_loading_info=True
             )

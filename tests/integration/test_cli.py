@@ -178,7 +178,6 @@ def test_version_and_short_help():
 
 def test_defaults_in_help_are_visible():
     """Defaults written in help texts survive the help's markup (brackets would be eaten)."""
-    output = " ".join(
-        CliRunner().invoke(app, ["evaluate", "--help"]).output.replace("│", " ").split()
-    )  # the table's lines joined
+    # the table's lines joined
+    output = " ".join(CliRunner().invoke(app, ["evaluate", "--help"]).output.replace("│", " ").split())
     assert "Fine-tuning epochs (default: 2)." in output and "Fine-tuning peak learning rate (default: 2e-5)." in output

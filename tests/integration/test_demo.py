@@ -76,9 +76,8 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     assert all((paths / "demo" / name).read_bytes().startswith(PNG) for name in ("losses.png", "alignment.png"))
     scored = json.loads((paths / "demo" / "pretrain" / "result.json").read_text())
     assert scored["training"]["steps"] == 12 and str(paths / "demo" / "report.md") in result.output
-    card = (
-        paths / "demo" / "pretrain" / "model" / "README.md"
-    ).read_text()  # the trained model's card carries its score
+    # the trained model's card carries its score
+    card = (paths / "demo" / "pretrain" / "model" / "README.md").read_text()
     assert "heldout (" in card and f"{scored['heldout']['average']:.1f} |" in card and "None yet" not in card
     # The recipe continued from the cached base: 8 MMLM steps from the random initialisation.
     (base,) = (paths / "cache").glob("base-*")
@@ -88,11 +87,12 @@ def test_demo_reports_then_reuses_its_inputs_and_restarts_on_a_new_setting(paths
     caplog.clear()
     assert demo(paths).exit_code == 0
     messages = caplog.text
+    # the base twice: trained, then scored
     assert (
         "corpus: reusing" in messages
         and "tokenizer: reusing" in messages
         and messages.count("finished and scored before") == 4
-    )  # the base twice: trained, then scored
+    )
 
     caplog.clear()
     assert demo(paths, "--set", "train.lr=1e-12").exit_code == 0
@@ -254,9 +254,8 @@ def test_ablation_scores_every_arm_with_each_seed_then_reuses_them(paths, caplog
 
     caplog.clear()
     again = CliRunner().invoke(app, [*common, "--arms", "mmlm,mmlm-camlm-btmlm"])
-    assert (
-        again.exit_code == 0 and caplog.text.count("finished and scored before") == 10
-    )  # 2 untrained, 2 bases (trained, scored), 4 arms
+    # 2 untrained, 2 bases (trained, scored), 4 arms
+    assert again.exit_code == 0 and caplog.text.count("finished and scored before") == 10
 
     refused = CliRunner().invoke(app, [*common, "--arms", "mmlm,tlm-only"])
     assert refused.exit_code == 2 and "tlm-only" in refused.stderr

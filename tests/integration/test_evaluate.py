@@ -83,9 +83,8 @@ def test_tatoeba_on_written_files(tiny_model, tmp_path):
     (data / "tatoeba.deu-eng.deu").write_text(text, encoding="utf-8")
     (data / "tatoeba.deu-eng.eng").write_text(text, encoding="utf-8")
     out = tmp_path / "results"
-    result = evaluate(
-        "tatoeba", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--layer", "1"
-    )  # de: found in --data
+    # de: found in --data
+    result = evaluate("tatoeba", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--layer", "1")
     saved = json.loads((out / "tatoeba-zero-shot.json").read_text())
     assert saved["scores"] == {"de->en": 100.0, "en->de": 100.0}
     assert "de->en" in result.output and "written:" in result.output
@@ -119,9 +118,8 @@ def test_xnli_retrieval_on_written_files(tiny_model, tmp_path):
     )
     saved = json.loads((out / "xnli-retrieval-zero-shot.json").read_text())
     assert saved["scores"] == saved["overlap_floor"] == {"de->en": 100.0, "en->de": 100.0}
-    assert (
-        saved["sentences"] == {"de": 40} and len(saved["hits"]["de->en"]) == 40
-    )  # 10 premises, each once, and 30 hypotheses
+    # 10 premises, each once, and 30 hypotheses
+    assert saved["sentences"] == {"de": 40} and len(saved["hits"]["de->en"]) == 40
     assert "| token overlap (TF-IDF) | 100.0 | 100.0 | 100.0 |" in (out / "xnli-retrieval-zero-shot.md").read_text()
     (data / "dev-de.tsv").write_text(rows + rows.splitlines(keepends=True)[0], encoding="utf-8")
     result = CliRunner().invoke(
@@ -164,9 +162,8 @@ def test_xnli_retrieval_on_the_real_dev_files(tiny_model, tmp_path):
     saved = json.loads((out / "xnli-retrieval-zero-shot.json").read_text())
     assert set(saved["scores"]) == set(saved["overlap_floor"]) == {"de->en", "en->de", "zh->en", "en->zh"}
     assert saved["sentences"] == {"de": 3320, "zh": 3319}  # one Chinese hypothesis is written twice
-    assert (
-        saved["overlap_floor"]["de->en"] > saved["overlap_floor"]["zh->en"]
-    )  # German shares names and cognates with English
+    # German shares names and cognates with English
+    assert saved["overlap_floor"]["de->en"] > saved["overlap_floor"]["zh->en"]
 
 
 def test_missing_language_is_refused(tiny_model, tmp_path):

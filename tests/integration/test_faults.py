@@ -236,9 +236,8 @@ def assert_nothing_half_written(out):
         assert {p.name for p in path.iterdir()} == {"config.json", "model.safetensors", "trainer.pt"}, path
 
 
-@pytest.mark.parametrize(
-    "size", ["256k", "800k", "1100k", "1500k"]
-)  # full at: tokenizer, first checkpoint, second, export
+# full at: tokenizer, first checkpoint, second, export
+@pytest.mark.parametrize("size", ["256k", "800k", "1100k", "1500k"])
 def test_a_full_disk_ends_in_one_line_and_leaves_nothing_half_written(size, small_disk, corpus_dir, config_file):
     out = small_disk(size) / "run"
     result = CliRunner().invoke(

@@ -50,6 +50,5 @@ def test_gpu_study_at_a_toy_size_writes_a_table_per_finished_seed(tmp_path):
     assert "| MMLM+TLM |" not in (tmp_path / "out" / "ablation-first.md").read_text()
     last = (tmp_path / "out" / "ablation-seeds-0-1-2.md").read_text()
     assert "| MMLM | 3 |" in last and "## Real sentences: XNLI's translated sentences" in last
-    assert (
-        "finished and scored before" in (tmp_path / "out" / "console.txt").read_text()
-    )  # seed 0 reused by the next call
+    # seed 0 reused by the next call
+    assert "finished and scored before" in (tmp_path / "out" / "console.txt").read_text()

@@ -49,9 +49,8 @@ def test_a_documented_command_parses(where, command):
     while hasattr(command_object, "resolve_command"):  # a group: find the subcommand
         name, command_object, args = command_object.resolve_command(context, args)
         context = command_object.context_class(command_object, info_name=name, parent=context)
-    command_object.make_context(
-        context.info_name, args, parent=context.parent
-    )  # parses, checks required options; runs nothing
+    # parses, checks required options; runs nothing
+    command_object.make_context(context.info_name, args, parent=context.parent)
 
 
 def load_docs_check():

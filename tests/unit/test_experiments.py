@@ -243,9 +243,10 @@ def test_catalog_corpus_names_the_languages_with_too_few_sentences(tmp_path, loc
         "Abre la carta vieja",
         "Abre la tabla vieja",
     ]
+    # Open the new file, ...
     write_catalog(
         locale_dir, "es", "app", {en: es for (en, *_), es in zip(PHRASES[: len(spanish)], spanish, strict=True)}
-    )  # Open the new file, ...
+    )
     options = BuildOptions(locale_dir=locale_dir, **{**OPTIONS, "catalog_languages": ("de", "fr", "es")})
     with pytest.raises(
         ErnieMError, match=r"\(es \d+ training sentences and 0 held-out pairs; each language needs 20"

@@ -52,9 +52,8 @@ def test_layer_scales_follow_the_spec():
     model = tiny_classifier()
     optimizer = layerwise_optimizer(model, FinetuneConfig(lr=1e-3, layer_decay=0.5))
     rates = sorted({round(group["lr"], 12) for group in optimizer.param_groups})
-    assert rates == pytest.approx(
-        sorted(1e-3 * 0.5**k for k in (0, 1, 2, 4))
-    )  # head + layer 3, layer 2, layer 1, embeddings
+    # head + layer 3, layer 2, layer 1, embeddings
+    assert rates == pytest.approx(sorted(1e-3 * 0.5**k for k in (0, 1, 2, 4)))
 
 
 def test_batches_pad_lists_and_stack_labels():

@@ -136,9 +136,8 @@ def choose_conll_lr(
         saved = {"key": key, "dev_f1": dev}
         out_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(out_file, lambda p: p.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8"))
-    best = max(
-        saved["dev_f1"], key=lambda lr: (saved["dev_f1"][lr], float(lr))
-    )  # a tie (all collapsed: 0.0) goes to the larger rate
+    # a tie (all collapsed: 0.0) goes to the larger rate
+    best = max(saved["dev_f1"], key=lambda lr: (saved["dev_f1"][lr], float(lr)))
     return replace(scoring, conll_finetune=replace(scoring.conll_finetune, lr=float(best))), saved["dev_f1"]
 
 
@@ -295,12 +294,10 @@ def _scored(
         ]
         result[name] = measured
     if missing:
-        if (
-            training["steps"] and (Path(model_dir) / RUN_SUMMARY).is_file()
-        ):  # a model trained here: its card gets its scores
-            write_results(
-                model_dir, [result[name] for name in wanted], allow_partial=True
-            )  # the card says what each measure is
+        # a model trained here: its card gets its scores
+        if training["steps"] and (Path(model_dir) / RUN_SUMMARY).is_file():
+            # the card says what each measure is
+            write_results(model_dir, [result[name] for name in wanted], allow_partial=True)
         write_atomically(
             out_dir / "result.json", lambda p: p.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         )

@@ -37,13 +37,11 @@ def save(directory: Path, step: int, model: torch.nn.Module, trainer_state: dict
     """Write checkpoint `step` under `directory` atomically; keep only the newest `keep`."""
     final = directory / f"{PREFIX}{step:06d}"
     with staged_directory(final) as staging:
-        model.mlm.config.to_json_file(
-            staging / "config.json"
-        )  # what `ernie-m export --checkpoint` rebuilds the model from
+        # what `ernie-m export --checkpoint` rebuilds the model from
+        model.mlm.config.to_json_file(staging / "config.json")
         safetensors.torch.save_model(model, str(staging / "model.safetensors"))
-        torch.save(
-            {**trainer_state, "step": step}, staging / "trainer.pt"
-        )  # last: a checkpoint without it is incomplete
+        # last: a checkpoint without it is incomplete
+        torch.save({**trainer_state, "step": step}, staging / "trainer.pt")
     _prune(directory, keep)
     return final
 

@@ -52,12 +52,10 @@ class Trainer:
     dist: distributed.Context
     out_dir: Path
     watchers: list[Watcher] = field(default_factory=list)  # the objectives' figures logged at every log
-    inputs: dict = field(
-        default_factory=dict
-    )  # config and fingerprints of corpus and tokenizer, kept in every checkpoint
-    validation: dict[str, list[list]] = field(
-        default_factory=dict
-    )  # per objective, fixed example lists of the dev split
+    # config and fingerprints of corpus and tokenizer, kept in every checkpoint
+    inputs: dict = field(default_factory=dict)
+    # per objective, fixed example lists of the dev split
+    validation: dict[str, list[list]] = field(default_factory=dict)
     reporters: Reporters | None = None  # TensorBoard, Weights & Biases (train.report_to), main rank only
     losses: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     tokens: int = 0

@@ -132,9 +132,8 @@ def _pretrain(
             "model.attn_implementation flex_attention trains on CUDA only (PyTorch has no FlexAttention "
             "backward on CPU); use sdpa here"
         )
-    check_reporters(
-        config.train.report_to
-    )  # an optional package asked for and absent: refused before anything is written
+    # an optional package asked for and absent: refused before anything is written
+    check_reporters(config.train.report_to)
     corpus = read_text_corpus(settings)
     if dist.is_main:
         log.info("corpus: %s", _describe(corpus))
@@ -393,9 +392,8 @@ def _from_init(settings: RunSettings, corpus: TextCorpus):
     if settings.init_from is None:
         return None
     config = settings.config
-    model = load_model(
-        settings.init_from, corpus.languages(), config.model.attn_implementation
-    )  # names an unconverted ERNIE-M
+    # names an unconverted ERNIE-M
+    model = load_model(settings.init_from, corpus.languages(), config.model.attn_implementation)
     tokenizer = load_tokenizer(settings.init_from)
     hf = model.mlm.config
     if hf.vocab_size != len(tokenizer):
